@@ -1,0 +1,82 @@
+# FinanceLake: `make up` starts the stack, `make test` runs every check. Both install what they need.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CACHE := $(HOME)/.cache/financelake
+TOOLS := $(CACHE)/bin
+UV_VERSION := 0.13.9
+GRPCURL_VERSION := v1.9.3
+
+export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
+
+# The strict editable install links each file; it is redone when the set of files changes.
+PKG_FILES_HASH := $(shell find services stream gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
+
+.PHONY: help up down status test lint gen check-gen python-env node-env tools kafka-jars clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+# ---- environments ---------------------------------------------------------------------
+$(BIN)/uv:
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.deps-installed: requirements.lock $(BIN)/uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@rm -f $(VENV)/.pkg-*
+	@touch $@
+
+$(VENV)/.pkg-$(PKG_FILES_HASH): $(VENV)/.deps-installed pyproject.toml setup.py
+	@rm -f $(VENV)/.pkg-*
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -C editable_mode=strict
+	@touch $@
+
+python-env: $(VENV)/.pkg-$(PKG_FILES_HASH)  ## Create .venv with the locked dependencies and financelake
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node-env: node_modules/.installed  ## buf and protoc-gen-es, pinned in package-lock.json
+
+$(TOOLS)/grpcurl:
+	@command -v go >/dev/null || { echo "Go is required to build grpcurl (the interop test client): install Go 1.22+"; exit 1; }
+	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+tools: $(TOOLS)/grpcurl  ## Test tools built from Go modules, cached in ~/.cache/financelake/bin
+
+kafka-jars: python-env  ## Resolve the pinned Kafka release from Maven Central into the cache
+	$(BIN)/financelake kafka provision
+
+# ---- the two commands -----------------------------------------------------------------
+up: python-env  ## Start Kafka and every server; Ctrl-C or `make down` stops them
+	$(BIN)/financelake up
+
+down: python-env  ## Stop everything `make up` started
+	$(BIN)/financelake down
+
+status: python-env  ## Show what is running and healthy
+	$(BIN)/financelake status
+
+test: python-env node-env tools kafka-jars lint  ## Lint, then the whole suite on a real broker
+	$(BIN)/pytest
+
+# ---- contracts and code generation ----------------------------------------------------
+gen: python-env node-env  ## Regenerate gen/ from proto/
+	$(BIN)/python -m financelake.services.codegen generate
+
+lint: python-env node-env  ## ruff, mypy, buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m financelake.services.codegen protodeps
+	buf lint
+	$(BIN)/mypy -p financelake.services -p financelake.stream tests
+
+clean:  ## Remove the venv, node_modules and generated build folders (not the caches)
+	rm -rf $(VENV) node_modules build .build

@@ -1,0 +1,1 @@
+"""FinanceLake's gRPC servers, the plumbing they share, settings and the command line."""

@@ -1,0 +1,87 @@
+"""The one typed settings object, read once per process from `FINANCELAKE_*` variables.
+
+Nested sections use `__` (e.g. `FINANCELAKE_BROKER__PORT=19092`). The external broker is
+the flat `FINANCELAKE_KAFKA_BOOTSTRAP`: when it is set nothing is provisioned locally.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BrokerSettings(BaseModel):
+    """The local single-node Kafka (KRaft broker + controller) the project provisions."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9092, ge=1, le=65535)
+    controller_port: int = Field(default=9093, ge=1, le=65535)
+    kafka_version: str = "4.1.1"
+    scala_version: str = "2.13"
+    heap: str = Field(default="768m", description="JVM -Xmx/-Xms for the broker")
+    start_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class TopicSettings(BaseModel):
+    """Topic names and shape; the names are part of the data contract (versioned)."""
+
+    ticks: str = "financelake.ticks.v1"
+    bars: str = "financelake.bars.v1"
+    alerts: str = "financelake.alerts.v1"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class ServerSettings(BaseModel):
+    """Where the four gRPC servers listen and how they stop."""
+
+    host: str = "127.0.0.1"
+    ingestion_port: int = Field(default=50051, ge=0, le=65535)
+    marketdata_port: int = Field(default=50052, ge=0, le=65535)
+    stream_port: int = Field(default=50053, ge=0, le=65535)
+    prediction_port: int = Field(default=50054, ge=0, le=65535)
+    grace_period_s: float = Field(default=5.0, ge=0, description="SIGTERM drain time")
+    max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+    def port_of(self, service: str) -> int:
+        """Port of one service by its short name (`ingestion`, `marketdata`, ...)."""
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+
+class Settings(BaseSettings):
+    """Everything a FinanceLake process is configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FINANCELAKE_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    home: Path = Field(
+        default=Path(".financelake"),
+        description="Runtime state: broker data, logs, pid files, the local lake",
+    )
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "financelake",
+        description="Downloads reused across clones: Kafka jars, tools",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None, description="Use this Kafka instead of provisioning one"
+    )
+    log_level: str = "INFO"
+    broker: BrokerSettings = BrokerSettings()
+    topics: TopicSettings = TopicSettings()
+    servers: ServerSettings = ServerSettings()
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The Kafka bootstrap address clients connect to."""
+        return self.kafka_bootstrap or f"{self.broker.host}:{self.broker.port}"
+
+    @property
+    def uses_external_kafka(self) -> bool:
+        """True when a broker was named, so nothing is provisioned."""
+        return self.kafka_bootstrap is not None

@@ -1,0 +1,1 @@
+"""Kafka side of FinanceLake: the local broker launcher, topics, and (later) the Faust app."""
