@@ -1,0 +1,1 @@
+"""The ingestion gRPC server: trades and history in, Kafka out."""

@@ -1,0 +1,1 @@
+"""The market-data gRPC server: symbols, bars, quotes and indicators from the lake."""

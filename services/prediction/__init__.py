@@ -1,0 +1,1 @@
+"""The prediction gRPC server: FinanceLake's PredictionService and Open Inference Protocol v2."""

@@ -1,0 +1,173 @@
+"""The one interceptor that enforces the contracts' `buf.validate` rules (protovalidate).
+
+Every request message is validated before the handler sees it: the request of unary and
+server-streaming RPCs, and each message of client/bidi streams as the handler pulls it.
+A violation ends the RPC with INVALID_ARGUMENT and a `google.rpc.BadRequest` holding one
+`FieldViolation` per violation, `field` being protovalidate's path (`batches[0].prices[2]`).
+
+The native validator compiles each message type's rules once and caches them, so a call
+costs only the evaluation (about a microsecond for a message without rules).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+import protovalidate
+from google.protobuf.message import Message
+
+from financelake.services import errors
+from financelake.services.server.errors import abort_with, status_for
+from financelake.services.server.handlers import (
+    behavior_of,
+    call_unary,
+    iterate_stream,
+    with_behavior,
+)
+
+# How many violations the status message spells out; all of them are in the details.
+_MESSAGE_VIOLATIONS = 3
+
+
+def field_path(path: protovalidate.FieldPathPb) -> str:
+    """Render a protovalidate field path as text: `batches[0].prices[2]`, `labels["k"]`."""
+    parts: list[str] = []
+    for element in path.elements:
+        text = element.field_name
+        subscript = element.subscript
+        if subscript is not None:
+            value = subscript.value
+            if isinstance(value, bool):
+                text += "[true]" if value else "[false]"
+            elif isinstance(value, str):
+                text += f"[{json.dumps(value)}]"
+            else:
+                text += f"[{value}]"
+        parts.append(text)
+    return ".".join(parts)
+
+
+def _reason(rule_id: str) -> str:
+    # BadRequest.FieldViolation.reason wants UPPER_SNAKE; protovalidate ids look like
+    # `double.gt` or custom `tick_batch.sorted_times`.
+    return "".join(c if c.isalnum() else "_" for c in rule_id).upper()
+
+
+def violations_of(
+    message: Message, validator: protovalidate.Validator
+) -> list[errors.FieldViolation]:
+    """The field violations of one message, empty when it is valid."""
+    return [
+        errors.FieldViolation(
+            field=field_path(violation.proto.field) if violation.proto.field else "",
+            description=violation.proto.message or violation.proto.rule_id,
+            reason=_reason(violation.proto.rule_id),
+        )
+        for violation in validator.collect_violations(message)
+    ]
+
+
+def invalid_input(
+    message: Message, violations: list[errors.FieldViolation], stream_index: int | None = None
+) -> errors.InvalidInput:
+    """The error reported for an invalid request message."""
+    shown = "; ".join(
+        f"{v.field}: {v.description}" if v.field else v.description
+        for v in violations[:_MESSAGE_VIOLATIONS]
+    )
+    more = len(violations) - _MESSAGE_VIOLATIONS
+    if more > 0:
+        shown += f" (and {more} more)"
+    metadata = {"message_type": message.DESCRIPTOR.full_name}
+    if stream_index is not None:
+        # Field paths are relative to one streamed message; say which one.
+        metadata["stream_index"] = str(stream_index)
+    return errors.InvalidInput(
+        f"invalid {message.DESCRIPTOR.name}: {shown}",
+        violations=violations,
+        reason="INVALID_REQUEST",
+        metadata=metadata,
+    )
+
+
+class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Validates every request message with protovalidate before the handler runs.
+
+    Streaming handlers must consume the request iterator they are given (not
+    `context.read()`), which is the form FinanceLake handlers take anyway.
+    """
+
+    def __init__(self, validator: protovalidate.Validator | None = None) -> None:
+        # One validator per server: it caches the compiled rules of each message type.
+        self._validator = validator or protovalidate.Validator()
+
+    async def _check(
+        self, message: Message, context: grpc.aio.ServicerContext, stream_index: int | None = None
+    ) -> None:
+        violations = violations_of(message, self._validator)
+        if violations:
+            await abort_with(context, status_for(invalid_input(message, violations, stream_index)))
+
+    def _validated(
+        self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        async def validated() -> AsyncIterator[Any]:
+            index = 0
+            async for request in requests:
+                await self._check(request, context, index)
+                index += 1
+                yield request
+
+        return validated()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Any],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        """Wrap the method's behaviour so requests are validated first."""
+        handler: grpc.RpcMethodHandler | None = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        behavior = behavior_of(handler)
+
+        if handler.request_streaming and handler.response_streaming:
+
+            async def stream_stream(
+                requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                async for response in iterate_stream(
+                    behavior, self._validated(requests, context), context
+                ):
+                    yield response
+
+            return with_behavior(handler, stream_stream)
+
+        if handler.request_streaming:
+
+            async def stream_unary(
+                requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+            ) -> Any:
+                return await call_unary(behavior, self._validated(requests, context), context)
+
+            return with_behavior(handler, stream_unary)
+
+        if handler.response_streaming:
+
+            async def unary_stream(
+                request: Any, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                await self._check(request, context)
+                async for response in iterate_stream(behavior, request, context):
+                    yield response
+
+            return with_behavior(handler, unary_stream)
+
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await self._check(request, context)
+            return await call_unary(behavior, request, context)
+
+        return with_behavior(handler, unary_unary)

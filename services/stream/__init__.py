@@ -1,0 +1,1 @@
+"""The stream gRPC server: pipeline status, lake tables and alerts."""
