@@ -76,7 +76,8 @@ lint: python-env node-env  ## ruff, mypy, buf lint
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m financelake.services.codegen protodeps
 	buf lint
-	$(BIN)/mypy -p financelake.services -p financelake.stream tests
+	$(BIN)/mypy -p financelake.services -p financelake.stream
+	$(BIN)/mypy tests
 
 clean:  ## Remove the venv, node_modules and generated build folders (not the caches)
 	rm -rf $(VENV) node_modules build .build

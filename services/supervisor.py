@@ -1,0 +1,229 @@
+"""Start, stop and inspect the local stack: the Kafka broker and the four gRPC servers.
+
+Each server runs as `python -m financelake.services.<name>`, detached in its own session with
+a pid file in `home/run` and a log in `home/logs`, so `financelake up --detach` can exit and a
+later `financelake down` (another process) can still stop it by pid. Children get the
+effective settings as `FINANCELAKE_*` variables, so a setting given programmatically or by the
+parent's environment is the one they read. Health is the grpc.health.v1 `Check` of service ""
+with a short deadline: `probe_health` asks on any sync channel (tests hand it a grpc_testing
+one), `check_health` opens a real channel to an address.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pydantic import BaseModel, SecretStr
+from pydantic_core import to_json
+
+from financelake.services.processes import DetachedProcess, pid_alive
+from financelake.services.settings import Settings
+from financelake.stream.broker import DEFAULT_STOP_GRACE_S, LocalBroker
+
+logger = logging.getLogger(__name__)
+
+SERVERS: tuple[str, ...] = ("ingestion", "marketdata", "stream", "prediction")
+HEALTH_DEADLINE_S = 1.0
+_ENV_PREFIX = "FINANCELAKE_"
+# Wildcard bind addresses are not dialable; health checks go to the loopback of that family.
+_DIAL_INSTEAD = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1", "[::]": "::1"}
+
+
+class SupervisorError(Exception):
+    """A server could not be started or did not become healthy."""
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One row of `financelake status`."""
+
+    name: str
+    address: str
+    pid: int | None
+    healthy: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form for `status --json`."""
+        return asdict(self)
+
+
+def _env_items(name: str, value: Any) -> Iterator[tuple[str, str | None]]:
+    """`(variable, text)` pairs pydantic-settings reads back into the same value."""
+    if isinstance(value, BaseModel):
+        for field in type(value).model_fields:
+            yield from _env_items(f"{name}__{field.upper()}", getattr(value, field))
+    elif value is None or isinstance(value, str):
+        yield name, value
+    elif isinstance(value, SecretStr):
+        yield name, value.get_secret_value()  # a dump would hand the child "**********"
+    elif isinstance(value, Path):
+        yield name, str(value)
+    else:
+        yield name, to_json(value).decode()  # numbers, booleans, lists: JSON is parsed back
+
+
+def child_environment(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
+    """`base` plus the effective settings as `FINANCELAKE_*` variables (`__` for nesting)."""
+    env = dict(base)
+    for field in type(settings).model_fields:
+        value = getattr(settings, field)
+        if field in ("home", "cache_dir"):
+            value = Path(value).expanduser().resolve()  # children may run from another cwd
+        for key, text in _env_items(f"{_ENV_PREFIX}{field.upper()}", value):
+            if text is None:
+                env.pop(key, None)  # e.g. no external broker: a stale variable must not leak in
+            else:
+                env[key] = text
+    env.setdefault("PYTHONUNBUFFERED", "1")  # logs reach the log file as they happen
+    return env
+
+
+@dataclass(frozen=True)
+class Health:
+    """One health check answer."""
+
+    serving: bool
+    """True only for SERVING; any other status or a failed call is not serving."""
+    detail: str
+    """The serving status name (e.g. `NOT_SERVING`) or the call's status code (`UNAVAILABLE`)."""
+
+
+def probe_health(channel: grpc.Channel, deadline: float = HEALTH_DEADLINE_S) -> Health:
+    """grpc.health.v1 Check (service "", the whole server) over `channel`."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    try:
+        response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=deadline)
+    except grpc.RpcError as exc:
+        return Health(serving=False, detail=str(exc.code().name))
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    return Health(serving=response.status == health_pb2.HealthCheckResponse.SERVING, detail=status)
+
+
+def check_health(address: str, deadline: float = HEALTH_DEADLINE_S) -> Health:
+    """`probe_health` over a fresh insecure channel to `address`."""
+    with grpc.insecure_channel(address) as channel:
+        return probe_health(channel, deadline)
+
+
+class Supervisor:
+    """The broker plus the four servers of one `settings.home`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.home.expanduser().resolve()
+        self.broker = LocalBroker(settings)
+
+    def server(self, name: str) -> DetachedProcess:
+        """The pid/log bookkeeping of one server."""
+        return DetachedProcess(
+            name=name,
+            pid_file=self.home / "run" / f"{name}.pid",
+            log_file=self.home / "logs" / f"{name}.log",
+            marker=f"financelake.services.{name}",
+        )
+
+    def address(self, name: str) -> str:
+        """Where a server listens, as a dialable host:port."""
+        host = self.settings.servers.host
+        host = _DIAL_INSTEAD.get(host, host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{host}:{self.settings.servers.port_of(name)}"
+
+    def server_status(self, name: str) -> ComponentStatus:
+        """Pid from the pid file and the health check answer."""
+        pid = self.server(name).pid()
+        if pid is None:
+            return ComponentStatus(name, self.address(name), None, False, "not running")
+        health = check_health(self.address(name))
+        return ComponentStatus(name, self.address(name), pid, health.serving, health.detail)
+
+    def broker_status(self) -> ComponentStatus:
+        """The broker as a status row (labelled external when it is not ours)."""
+        broker = self.broker.status()
+        label = "kafka (external)" if broker.external else "kafka"
+        return ComponentStatus(label, broker.address, broker.pid, broker.healthy, broker.detail)
+
+    def status(self) -> list[ComponentStatus]:
+        """The broker first, then every server."""
+        return [self.broker_status()] + [self.server_status(name) for name in SERVERS]
+
+    def start_servers(self, timeout: float) -> list[ComponentStatus]:
+        """Start the servers not already running and wait until all are SERVING.
+
+        On failure the servers started by this call are stopped again and
+        `SupervisorError` carries the failing server's log tail.
+        """
+        env = child_environment(self.settings, os.environ)
+        started: dict[str, int] = {}
+        for name in SERVERS:
+            process = self.server(name)
+            if process.pid() is not None:
+                logger.info("%s already running", name)
+                continue
+            argv = [sys.executable, "-m", f"financelake.services.{name}"]
+            started[name] = process.spawn(argv, env=env, cwd=self.home)
+            logger.info("Started %s (pid %d) on %s", name, started[name], self.address(name))
+        try:
+            self._wait_healthy(timeout, started)
+        except SupervisorError:
+            for name in started:
+                self.server(name).stop(self.settings.servers.grace_period_s)
+            raise
+        return [self.server_status(name) for name in SERVERS]
+
+    def _wait_healthy(self, timeout: float, started: Mapping[str, int]) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(SERVERS)
+        last: dict[str, Health] = {}
+        while pending:
+            for name in sorted(pending):
+                pid = started.get(name) or self.server(name).pid()
+                if pid is None or not pid_alive(pid):
+                    raise SupervisorError(
+                        f"{name} exited while starting; last lines of its log:\n"
+                        f"{self.server(name).log_tail()}"
+                    )
+                last[name] = check_health(self.address(name))
+                if last[name].serving:
+                    pending.discard(name)
+            if pending and time.monotonic() >= deadline:
+                name = sorted(pending)[0]
+                raise SupervisorError(
+                    f"{', '.join(sorted(pending))} not healthy after {timeout:.0f}s "
+                    f"({name}: {last[name].detail}); last lines of the {name} log:\n"
+                    f"{self.server(name).log_tail()}"
+                )
+            if pending:
+                time.sleep(0.2)
+
+    def stop_servers(self, grace: float | None = None) -> list[str]:
+        """SIGTERM every running server, SIGKILL after the grace period; names stopped."""
+        grace = self.settings.servers.grace_period_s if grace is None else grace
+        # Signal all, then wait against one deadline: the servers drain in parallel.
+        signalled = [(process, process.terminate()) for process in map(self.server, SERVERS)]
+        deadline = time.monotonic() + grace
+        stopped: list[str] = []
+        for process, pid in signalled:
+            if pid is not None:
+                process.reap(pid, max(0.0, deadline - time.monotonic()))
+                stopped.append(process.name)
+        return stopped
+
+    def stop_all(self, grace: float | None = None) -> list[str]:
+        """Servers first (they use the broker while draining), then the local broker."""
+        stopped = self.stop_servers(grace)
+        broker_grace = DEFAULT_STOP_GRACE_S if grace is None else grace
+        if self.broker.stop(broker_grace) is not None:
+            stopped.append("kafka")
+        return stopped

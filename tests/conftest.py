@@ -1,0 +1,3 @@
+"""Fixtures shared by the whole suite, one plugin module per real backend."""
+
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.grpc", "tests.fixtures.iceberg"]

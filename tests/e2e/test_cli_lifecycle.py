@@ -1,0 +1,71 @@
+"""`financelake up --detach`, `status`, `down` as a user runs them, against the test broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from financelake.services.processes import pid_alive
+from financelake.services.settings import Settings
+from financelake.services.supervisor import SERVERS
+from tests.fixtures.kafka import free_port
+
+pytestmark = pytest.mark.e2e
+
+CLI = str(Path(sys.executable).with_name("financelake"))
+
+
+def _run(
+    env: Mapping[str, str], *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args], env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[dict[str, str]]:
+    """Environment for the CLI: the test broker, a private home, free server ports."""
+    host = Settings().servers.host
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FINANCELAKE_")}
+    env |= {
+        "FINANCELAKE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "FINANCELAKE_HOME": str(tmp_path / "home"),
+        "COLUMNS": "200",  # rich wraps tables to 80 columns when not on a terminal
+    }
+    for name in SERVERS:
+        env[f"FINANCELAKE_SERVERS__{name.upper()}_PORT"] = str(free_port(host))
+    yield env
+    _run(env, "down")  # whatever happened in the test, leave no process behind
+
+
+def test_up_status_down_leaves_nothing_running(cli_env: dict[str, str]) -> None:
+    started = _run(cli_env, "up", "--detach")
+    assert started.returncode == 0, started.stdout + started.stderr
+
+    shown = _run(cli_env, "status")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    for name in SERVERS:
+        assert name in shown.stdout
+    assert "unhealthy" not in shown.stdout
+    assert shown.stdout.count("healthy") == len(SERVERS) + 1  # + the broker
+
+    rows = json.loads(_run(cli_env, "status", "--json").stdout)
+    pids = {row["name"]: row["pid"] for row in rows if row["name"] in SERVERS}
+    assert set(pids) == set(SERVERS)
+    assert all(isinstance(pid, int) and pid_alive(pid) for pid in pids.values()), pids
+    assert all(row["healthy"] for row in rows), rows
+
+    stopped = _run(cli_env, "down")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert [name for name, pid in pids.items() if pid_alive(pid)] == []
+    assert not list((Path(cli_env["FINANCELAKE_HOME"]) / "run").glob("*.pid"))
+
+    after = _run(cli_env, "status")
+    assert after.returncode == 1
