@@ -17,7 +17,9 @@ cached under the settings' cache dir. protoc writes Python imports from proto pa
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -25,6 +27,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import grpc_tools
@@ -59,25 +63,37 @@ def our_protos() -> list[str]:
     return sorted(path.relative_to(PROTO).as_posix() for path in PROTO.rglob("*.proto"))
 
 
+def _download_sdist(name: str, version: str, folder: Path) -> Path:
+    """Fetch a source distribution from the package index (PEP 691), checking its sha256.
+
+    pip cannot merely download an sdist: it builds the package's metadata, and for
+    protovalidate that means a Rust toolchain.
+    """
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+    request = urllib.request.Request(
+        f"{index}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        files = json.load(response)["files"]
+    filename = f"{name}-{version}.tar.gz"
+    (entry,) = (f for f in files if f["filename"] == filename)
+    with urllib.request.urlopen(urllib.parse.urljoin(f"{index}/{name}/", entry["url"])) as response:
+        content = response.read()
+    if hashlib.sha256(content).hexdigest() != entry["hashes"]["sha256"]:
+        raise SystemExit(f"{filename}: sha256 does not match the index")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / filename
+    partial = target.with_suffix(".partial")
+    partial.write_bytes(content)
+    partial.replace(target)
+    return target
+
+
 def _validate_proto_source(cache_dir: Path) -> bytes:
     version = importlib.metadata.version("protovalidate")
-    sdist_dir = cache_dir / "protodeps"
-    sdist = sdist_dir / f"protovalidate-{version}.tar.gz"
+    sdist = cache_dir / "protodeps" / f"protovalidate-{version}.tar.gz"
     if not sdist.exists():
-        sdist_dir.mkdir(parents=True, exist_ok=True)
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--no-binary=:all:",
-                f"--dest={sdist_dir}",
-                f"protovalidate=={version}",
-            ]
-        )
+        sdist = _download_sdist("protovalidate", version, sdist.parent)
     member = f"protovalidate-{version}/proto/{_VALIDATE_PROTO}"
     with tarfile.open(sdist) as archive:
         extracted = archive.extractfile(member)
