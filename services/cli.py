@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from financelake.services.processes import ProcessStopError
+from financelake.services.processes import ProcessStopError, exited_children
 from financelake.services.settings import Settings
 from financelake.services.supervisor import ComponentStatus, Supervisor, SupervisorError
 from financelake.stream.kafka_dist import BrokerError, provision
@@ -114,13 +114,34 @@ def _start_broker(settings: Settings, supervisor: Supervisor) -> None:
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+# How a component stopped by SIGTERM exits: Python servers 0, the JVM 128 + 15.
+_CLEAN_EXITS = {0, -signal.SIGTERM, 128 + signal.SIGTERM}
 
 
-def _wait_for_termination() -> None:
-    """Block until SIGINT or SIGTERM; both stay masked so a second Ctrl-C cannot cut the stop."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    received = signal.sigwait(_STOP_SIGNALS)
-    err.print(f"{signal.Signals(received).name} received, stopping")
+def _run_until_stopped(settings: Settings) -> int:
+    """Stay in the foreground until Ctrl-C/SIGTERM, or until a component exits: stopped from
+    another terminal (`financelake down`) or crashed. Returns the command's exit code.
+
+    Signals stay masked afterwards so a second Ctrl-C cannot cut the stop short.
+    """
+    watched = _STOP_SIGNALS | {signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    while True:
+        # Checked before each wait: a child that died before the mask sent no pending SIGCHLD.
+        exited = exited_children()
+        crashed = {pid: code for pid, code in exited.items() if code not in _CLEAN_EXITS}
+        for pid, code in crashed.items():
+            err.print(f"[red]pid {pid} exited with code {code}[/red]")
+        if crashed:
+            err.print(f"Logs are in {settings.home / 'logs'}; stopping the rest")
+            return 1
+        if exited:
+            err.print("Stopped from elsewhere (financelake down); stopping the rest")
+            return 0
+        received = signal.sigwait(watched)
+        if received != signal.SIGCHLD:
+            err.print(f"{signal.Signals(received).name} received, stopping")
+            return 0
 
 
 def _stop_everything(supervisor: Supervisor) -> list[str]:
@@ -164,10 +185,12 @@ def up(
     if detach:
         err.print("Running in the background; `financelake down` stops it.")
         return
-    err.print("Running; Ctrl-C stops everything.")
-    _wait_for_termination()
+    err.print("Running; Ctrl-C or `financelake down` stops everything.")
+    code = _run_until_stopped(settings)
     stopped = _stop_everything(supervisor)
     err.print(f"Stopped: {', '.join(stopped) or 'nothing was running'}")
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -51,6 +51,14 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def exited_children() -> dict[int, int]:
+    """Children spawned here that exited since the last call: pid -> return code (reaped)."""
+    exited = {pid: code for pid, child in _SPAWNED.items() if (code := child.poll()) is not None}
+    for pid in exited:
+        del _SPAWNED[pid]
+    return exited
+
+
 def _command_line(pid: int) -> str | None:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -69,3 +71,41 @@ def test_up_status_down_leaves_nothing_running(cli_env: dict[str, str]) -> None:
 
     after = _run(cli_env, "status")
     assert after.returncode == 1
+
+
+def _start_foreground(env: Mapping[str, str]) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [CLI, "up"], env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while _run(env, "status").returncode != 0:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the stack did not become healthy"
+        time.sleep(0.2)
+    return process
+
+
+def _running_pids(env: Mapping[str, str]) -> list[int]:
+    return [row["pid"] for row in json.loads(_run(env, "status", "--json").stdout) if row["pid"]]
+
+
+@pytest.mark.parametrize(
+    ("stop", "exit_code"),
+    [("ctrl-c", 0), ("down-from-another-terminal", 0), ("a-server-crashes", 1)],
+)
+def test_foreground_up_stops_everything(cli_env: dict[str, str], stop: str, exit_code: int) -> None:
+    foreground = _start_foreground(cli_env)
+    pids = _running_pids(cli_env)
+    assert len(pids) == len(SERVERS)  # the broker is external here
+
+    if stop == "ctrl-c":
+        foreground.send_signal(signal.SIGINT)
+    elif stop == "a-server-crashes":
+        os.kill(pids[0], signal.SIGKILL)
+    else:
+        assert _run(cli_env, "down").returncode == 0
+    _, stderr = foreground.communicate(timeout=60)
+
+    assert foreground.returncode == exit_code, stderr
+    assert "Stopped:" in stderr
+    assert [pid for pid in pids if pid_alive(pid)] == []
