@@ -89,6 +89,9 @@ def _status_table(rows: Sequence[ComponentStatus]) -> Table:
         table.add_column(column)
     for row in rows:
         health = "[green]healthy[/green]" if row.healthy else f"[red]unhealthy[/red] ({row.detail})"
+        if row.not_ready:
+            names = ", ".join(service.rsplit(".", 1)[-1] for service in row.not_ready)
+            health += f"; [yellow]not ready yet: {names}[/yellow]"
         table.add_row(row.name, row.address, str(row.pid or "-"), health)
     return table
 

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,24 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel, SecretStr
 from pydantic_core import to_json
 
+from financelake.services.ingestion import servicer as ingestion
+from financelake.services.marketdata import servicer as marketdata
+from financelake.services.prediction import servicer as prediction
 from financelake.services.processes import DetachedProcess, pid_alive
 from financelake.services.settings import Settings
+from financelake.services.stream import servicer as stream
 from financelake.stream.broker import DEFAULT_STOP_GRACE_S, LocalBroker
 
 logger = logging.getLogger(__name__)
 
 SERVERS: tuple[str, ...] = ("ingestion", "marketdata", "stream", "prediction")
+# The services each server hosts; each reports its own readiness (a model, for prediction).
+SERVICES: dict[str, tuple[str, ...]] = {
+    "ingestion": (ingestion.SERVICE_NAME,),
+    "marketdata": (marketdata.SERVICE_NAME,),
+    "stream": (stream.SERVICE_NAME,),
+    "prediction": (prediction.SERVICE_NAME, prediction.INFERENCE_SERVICE_NAME),
+}
 HEALTH_DEADLINE_S = 1.0
 _ENV_PREFIX = "FINANCELAKE_"
 # Wildcard bind addresses are not dialable; health checks go to the loopback of that family.
@@ -51,6 +62,8 @@ class ComponentStatus:
     pid: int | None
     healthy: bool
     detail: str
+    not_ready: tuple[str, ...] = ()
+    """Services of a healthy server still waiting for their dependencies (e.g. a model)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form for `status --json`."""
@@ -98,11 +111,13 @@ class Health:
     """The serving status name (e.g. `NOT_SERVING`) or the call's status code (`UNAVAILABLE`)."""
 
 
-def probe_health(channel: grpc.Channel, deadline: float = HEALTH_DEADLINE_S) -> Health:
-    """grpc.health.v1 Check (service "", the whole server) over `channel`."""
+def probe_health(
+    channel: grpc.Channel, deadline: float = HEALTH_DEADLINE_S, service: str = ""
+) -> Health:
+    """grpc.health.v1 Check over `channel` of one service ("" is the whole server)."""
     stub = health_pb2_grpc.HealthStub(channel)
     try:
-        response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=deadline)
+        response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=deadline)
     except grpc.RpcError as exc:
         return Health(serving=False, detail=str(exc.code().name))
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
@@ -110,9 +125,15 @@ def probe_health(channel: grpc.Channel, deadline: float = HEALTH_DEADLINE_S) -> 
 
 
 def check_health(address: str, deadline: float = HEALTH_DEADLINE_S) -> Health:
-    """`probe_health` over a fresh insecure channel to `address`."""
+    """`probe_health` of the whole server over a fresh insecure channel to `address`."""
     with grpc.insecure_channel(address) as channel:
         return probe_health(channel, deadline)
+
+
+def services_not_ready(address: str, services: Iterable[str]) -> tuple[str, ...]:
+    """Which of `services` do not report SERVING at `address`."""
+    with grpc.insecure_channel(address) as channel:
+        return tuple(s for s in services if not probe_health(channel, service=s).serving)
 
 
 class Supervisor:
@@ -145,8 +166,10 @@ class Supervisor:
         pid = self.server(name).pid()
         if pid is None:
             return ComponentStatus(name, self.address(name), None, False, "not running")
-        health = check_health(self.address(name))
-        return ComponentStatus(name, self.address(name), pid, health.serving, health.detail)
+        address = self.address(name)
+        health = check_health(address)
+        waiting = services_not_ready(address, SERVICES[name]) if health.serving else ()
+        return ComponentStatus(name, address, pid, health.serving, health.detail, waiting)
 
     def broker_status(self) -> ComponentStatus:
         """The broker as a status row (labelled external when it is not ours)."""

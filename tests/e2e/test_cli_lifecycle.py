@@ -63,6 +63,18 @@ def test_up_status_down_leaves_nothing_running(cli_env: dict[str, str]) -> None:
     assert set(pids) == set(SERVERS)
     assert all(isinstance(pid, int) and pid_alive(pid) for pid in pids.values()), pids
     assert all(row["healthy"] for row in rows), rows
+    # No model is loaded yet: the prediction server says so instead of pretending.
+    not_ready = {row["name"]: row["not_ready"] for row in rows if row["name"] in SERVERS}
+    assert not_ready == {
+        "ingestion": [],
+        "marketdata": [],
+        "stream": [],
+        "prediction": [
+            "financelake.prediction.v1.PredictionService",
+            "inference.GRPCInferenceService",
+        ],
+    }
+    assert "not ready yet: PredictionService, GRPCInferenceService" in shown.stdout
 
     stopped = _run(cli_env, "down")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
