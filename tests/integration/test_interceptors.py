@@ -15,7 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from financelake.gen.common.v1 import bar_pb2, tick_pb2
+from financelake.gen.common.v1 import bar_pb2
 from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
@@ -23,6 +23,7 @@ from financelake.services import errors
 from financelake.services.ingestion.servicer import SERVICE_NAME
 from financelake.services.server import ServerHealth, ServiceRegistration, build_server
 from financelake.services.settings import Settings
+from tests.builders import tick_batch
 from tests.fixtures.grpc import (
     RunningServer,
     StartServer,
@@ -66,17 +67,6 @@ class ScriptedIngestion(pb_grpc.IngestionServiceServicer):
         yield pb.ImportHistoryResponse(rows_fetched=2)
 
 
-def batch(symbol: str = "AAPL", prices: tuple[float, ...] = (190.5, 190.6)) -> tick_pb2.TickBatch:
-    rows = len(prices)
-    return tick_pb2.TickBatch(
-        symbol=symbol,
-        event_time_unix_nanos=[1_700_000_000_000_000_000 + i for i in range(rows)],
-        prices=list(prices),
-        sizes=[100.0] * rows,
-        trade_ids=[f"t{i}" for i in range(rows)],
-    )
-
-
 def history_request() -> pb.ImportHistoryRequest:
     return pb.ImportHistoryRequest(
         source=import_pb2.IMPORT_SOURCE_SYNTHETIC, symbols=["AAPL"], interval=bar_pb2.INTERVAL_1D
@@ -105,7 +95,7 @@ def stub(ingestion: RunningServer) -> pb_grpc.IngestionServiceStub:
 
 
 async def test_valid_request_reaches_the_handler(stub, servicer) -> None:
-    response = await stub.PublishTicks(pb.PublishTicksRequest(batches=[batch()]), timeout=5)
+    response = await stub.PublishTicks(pb.PublishTicksRequest(batches=[tick_batch()]), timeout=5)
 
     assert response.accepted_batches == 1
     assert servicer.calls == 1
@@ -115,7 +105,7 @@ async def test_domain_error_becomes_its_code_with_one_error_info(stub, servicer)
     servicer.error = errors.NotFound("no such symbol: ZZZZ", metadata={"symbol": "ZZZZ"})
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await stub.PublishTicks(pb.PublishTicksRequest(batches=[batch()]), timeout=5)
+        await stub.PublishTicks(pb.PublishTicksRequest(batches=[tick_batch()]), timeout=5)
 
     assert raised.value.code() is grpc.StatusCode.NOT_FOUND
     assert raised.value.details() == "no such symbol: ZZZZ"
@@ -153,7 +143,7 @@ async def test_unexpected_exception_is_internal_logged_and_not_leaked(
         caplog.at_level(logging.ERROR, logger="financelake.services.server.errors"),
         pytest.raises(grpc.aio.AioRpcError) as raised,
     ):
-        await stub.PublishTicks(pb.PublishTicksRequest(batches=[batch()]), timeout=5)
+        await stub.PublishTicks(pb.PublishTicksRequest(batches=[tick_batch()]), timeout=5)
 
     assert raised.value.code() is grpc.StatusCode.INTERNAL
     assert "hunter2" not in raised.value.details()
@@ -167,7 +157,7 @@ async def test_unexpected_exception_is_internal_logged_and_not_leaked(
 
 async def test_invalid_unary_request_is_rejected_before_the_handler(stub, servicer) -> None:
     request = pb.PublishTicksRequest(
-        batches=[batch(), batch(symbol="", prices=(190.0, -1.0, math.nan))]
+        batches=[tick_batch(), tick_batch(symbol="", prices=(190.0, -1.0, math.nan))]
     )
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -186,8 +176,8 @@ async def test_invalid_unary_request_is_rejected_before_the_handler(stub, servic
 
 async def test_each_client_stream_message_is_validated(stub) -> None:
     async def requests() -> AsyncIterator[pb.IngestTicksRequest]:
-        yield pb.IngestTicksRequest(batches=[batch()])
-        yield pb.IngestTicksRequest(batches=[batch(prices=(1.0, 0.0))])
+        yield pb.IngestTicksRequest(batches=[tick_batch()])
+        yield pb.IngestTicksRequest(batches=[tick_batch(prices=(1.0, 0.0))])
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub.IngestTicks(requests(), timeout=5)
@@ -200,7 +190,7 @@ async def test_each_client_stream_message_is_validated(stub) -> None:
 async def test_valid_client_stream_passes(stub) -> None:
     async def requests() -> AsyncIterator[pb.IngestTicksRequest]:
         for _ in range(3):
-            yield pb.IngestTicksRequest(batches=[batch()])
+            yield pb.IngestTicksRequest(batches=[tick_batch()])
 
     response = await stub.IngestTicks(requests(), timeout=5)
 

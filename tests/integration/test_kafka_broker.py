@@ -15,27 +15,21 @@ from financelake.services.processes import pid_alive
 from financelake.services.settings import Settings
 from financelake.stream.broker import LocalBroker
 from financelake.stream.kafka_dist import provision
+from tests.builders import tick_batch
 from tests.fixtures.kafka import local_broker_settings
 
 pytestmark = pytest.mark.integration
 logger = logging.getLogger(__name__)
 
 
-def _tick_batch() -> tick_pb2.TickBatch:
-    return tick_pb2.TickBatch(
-        symbol="AAPL",
-        event_time_unix_nanos=[1_700_000_000_000_000_000 + i for i in range(3)],
-        prices=[189.5, 189.51, 189.49],
-        sizes=[100.0, 25.0, 300.0],
-        exchanges=["XNAS", "XNYS", "XNAS"],
-        trade_ids=[f"t-{uuid.uuid4()}" for _ in range(3)],
-    )
-
-
 def test_tick_batch_round_trips_identical_bytes(
     kafka_bootstrap: str, kafka_settings: Settings
 ) -> None:
-    batch = _tick_batch()
+    batch = tick_batch(
+        prices=(189.5, 189.51, 189.49),
+        exchanges=("XNAS", "XNYS", "XNAS"),
+        trade_id_prefix=f"t-{uuid.uuid4()}-",
+    )
     payload = batch.SerializeToString()
     topic = kafka_settings.topics.ticks
     delivered: list[Message] = []

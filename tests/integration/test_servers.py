@@ -24,7 +24,6 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from financelake.gen.common.v1 import tick_pb2
 from financelake.gen.inference import grpc_predict_v2_pb2 as oip
 from financelake.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as ingestion_pb
@@ -41,6 +40,7 @@ from financelake.services.prediction.server import build_server as build_predict
 from financelake.services.server import ServerBuilder
 from financelake.services.settings import Settings
 from financelake.services.stream.server import build_server as build_stream
+from tests.builders import tick_batch
 from tests.fixtures.grpc import RunningServer, StartServer, error_info, field_violations, stub_for
 
 pytestmark = pytest.mark.integration
@@ -50,17 +50,6 @@ REFLECTION = "grpc.reflection.v1alpha.ServerReflection"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 DEADLINE_S = 5.0
-
-
-def _batch(symbol: str = "AAPL", prices: tuple[float, ...] = (190.5, 190.6)) -> tick_pb2.TickBatch:
-    rows = len(prices)
-    return tick_pb2.TickBatch(
-        symbol=symbol,
-        event_time_unix_nanos=[1_700_000_000_000_000_000 + i for i in range(rows)],
-        prices=list(prices),
-        sizes=[100.0] * rows,
-        trade_ids=[f"t{i}" for i in range(rows)],
-    )
 
 
 async def _watch_alerts(channel: grpc.aio.Channel) -> None:
@@ -91,7 +80,7 @@ CASES = [
             (
                 "financelake.ingestion.v1.IngestionService/PublishTicks",
                 lambda channel: stub_for(ingestion_grpc.IngestionServiceStub, channel).PublishTicks(
-                    ingestion_pb.PublishTicksRequest(batches=[_batch()]), timeout=DEADLINE_S
+                    ingestion_pb.PublishTicksRequest(batches=[tick_batch()]), timeout=DEADLINE_S
                 ),
             ),
         ),
@@ -214,19 +203,19 @@ async def ingestion_stub(grpc_server: StartServer) -> ingestion_grpc.IngestionSe
     ("batch", "expected"),
     [
         pytest.param(
-            _batch(prices=(190.5, -1.0)),
+            tick_batch(prices=(190.5, -1.0)),
             {("batches[0].prices[1]", "must be greater than 0")},
             id="negative-price",
         ),
         pytest.param(
-            _batch(prices=(190.5, math.nan)),
+            tick_batch(prices=(190.5, math.nan)),
             {
                 ("batches[0].prices[1]", "must be finite"),
                 ("batches[0].prices[1]", "must be greater than 0"),
             },
             id="nan-price",
         ),
-        pytest.param(_batch(symbol=""), {"batches[0].symbol"}, id="empty-symbol"),
+        pytest.param(tick_batch(symbol=""), {"batches[0].symbol"}, id="empty-symbol"),
     ],
 )
 async def test_invalid_publish_ticks_is_invalid_argument_with_field_paths(

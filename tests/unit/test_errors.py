@@ -23,6 +23,7 @@ from financelake.services.server.errors import (
     status_for,
 )
 from financelake.services.server.validation import field_path, invalid_input, violations_of
+from tests.builders import tick_batch
 
 pytestmark = pytest.mark.unit
 
@@ -144,15 +145,7 @@ def test_internal_status_says_nothing_about_the_exception() -> None:
 
 def test_protovalidate_violations_become_field_paths() -> None:
     request = ingestion_pb.PublishTicksRequest(
-        batches=[
-            tick_pb2.TickBatch(
-                symbol="",
-                event_time_unix_nanos=[1, 2, 3],
-                prices=[10.0, -1.0, math.nan],
-                sizes=[1.0, 1.0, 1.0],
-                trade_ids=["a", "b", "c"],
-            )
-        ]
+        batches=[tick_batch(symbol="", prices=(10.0, -1.0, math.nan))]
     )
 
     violations = violations_of(request, protovalidate.Validator())
