@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,37 @@ class ServerSettings(BaseModel):
         return port
 
 
+class IngestionSettings(BaseModel):
+    """Limits and Kafka producer behaviour of the ingestion service."""
+
+    max_future_skew_s: float = Field(
+        default=300.0, gt=0, description="Trades later than now + this are refused"
+    )
+    publish_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest wait for Kafka's acknowledgement of a call"
+    )
+    max_in_flight_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Bytes awaiting Kafka acknowledgement before callers get RESOURCE_EXHAUSTED",
+    )
+    linger_ms: int = Field(default=5, ge=0, description="Producer batching delay")
+    max_request_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024 * 1024, description="Largest Kafka produce request"
+    )
+
+
+class SourceSettings(BaseModel):
+    """External market-data sources used by ImportHistory."""
+
+    alphavantage_api_key: SecretStr | None = Field(
+        default=None, description="FINANCELAKE_SOURCES__ALPHAVANTAGE_API_KEY; never commit it"
+    )
+    alphavantage_base_url: str = "https://www.alphavantage.co/query"
+    alphavantage_requests_per_minute: float = Field(default=5.0, gt=0)
+    http_timeout_s: float = Field(default=30.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything a FinanceLake process is configured with."""
 
@@ -75,6 +106,8 @@ class Settings(BaseSettings):
     broker: BrokerSettings = BrokerSettings()
     topics: TopicSettings = TopicSettings()
     servers: ServerSettings = ServerSettings()
+    ingestion: IngestionSettings = IngestionSettings()
+    sources: SourceSettings = SourceSettings()
 
     @property
     def bootstrap_servers(self) -> str:
