@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from financelake.services.server.errors import ErrorMappingInterceptor, status_for
 from financelake.services.server.factory import ServiceRegistration, build_server
-from financelake.services.server.health import ServerHealth
+from financelake.services.server.health import Dependency, ServerHealth
 from financelake.services.server.lifecycle import (
     ServerBuilder,
     run_process,
@@ -22,6 +22,7 @@ from financelake.services.server.logs import configure_logging
 from financelake.services.server.validation import ValidationInterceptor
 
 __all__ = [
+    "Dependency",
     "ErrorMappingInterceptor",
     "ServerBuilder",
     "ServerHealth",

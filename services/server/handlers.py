@@ -56,8 +56,13 @@ async def iterate_stream(behavior: Behavior, request: Any, context: Any) -> Asyn
         yield response
 
 
-def with_behavior(handler: grpc.RpcMethodHandler, behavior: Behavior) -> grpc.RpcMethodHandler:
-    """A copy of `handler` with the same arity and (de)serialisers but a new behaviour."""
+def with_behavior(
+    handler: grpc.RpcMethodHandler,
+    behavior: Behavior,
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> grpc.RpcMethodHandler:
+    """A copy of `handler` with the same arity and serialiser but a new behaviour (and,
+    optionally, a new request deserialiser)."""
     if handler.request_streaming and handler.response_streaming:
         factory = grpc.stream_stream_rpc_method_handler
     elif handler.request_streaming:
@@ -68,6 +73,6 @@ def with_behavior(handler: grpc.RpcMethodHandler, behavior: Behavior) -> grpc.Rp
         factory = grpc.unary_unary_rpc_method_handler
     return factory(
         behavior,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )

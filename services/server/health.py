@@ -14,6 +14,9 @@ Semantics (what `Check` answers):
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Protocol
+
 from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 
@@ -38,12 +41,32 @@ class _HealthServicer(HealthServicer):  # type: ignore[misc]
         self._server_status.setdefault(service, _NOT_SERVING)
 
 
+class Dependency(Protocol):
+    """Something a service needs at run time (a Kafka producer, a model), started with the
+    server and stopped after it drained; it reports its readiness through the health handle.
+    """
+
+    def start(self) -> Awaitable[None]:
+        """Begin; must return promptly (connect in the background, retrying)."""
+        ...
+
+    def stop(self) -> Awaitable[None]:
+        """Release everything; called after in-flight calls have drained."""
+        ...
+
+
 class ServerHealth:
-    """Reports the health of one server process and the services it hosts."""
+    """Reports the health of one server process and the services it hosts, and runs the
+    dependencies their readiness rests on."""
 
     def __init__(self) -> None:
         self._servicer = _HealthServicer()
         self._ready_on_start: dict[str, bool] = {}
+        self._dependencies: list[Dependency] = []
+
+    def add_dependency(self, dependency: Dependency) -> None:
+        """Start `dependency` when the server starts and stop it after the server stopped."""
+        self._dependencies.append(dependency)
 
     @property
     def servicer(self) -> HealthServicer:
@@ -71,7 +94,10 @@ class ServerHealth:
         await self._servicer.set(self._known(service), _NOT_SERVING)
 
     async def mark_started(self) -> None:
-        """The server runs: `""` and every service ready on start become SERVING."""
+        """The server runs: dependencies start; `""` and every service ready on start
+        become SERVING."""
+        for dependency in self._dependencies:
+            await dependency.start()
         for service, ready in self._ready_on_start.items():
             if ready:
                 await self.set_serving(service)
@@ -80,6 +106,11 @@ class ServerHealth:
     async def shutdown(self) -> None:
         """Everything NOT_SERVING for good: the server is draining before it stops."""
         await self._servicer.enter_graceful_shutdown()
+
+    async def stop_dependencies(self) -> None:
+        """Stop the dependencies, last started first (after the server has drained)."""
+        for dependency in reversed(self._dependencies):
+            await dependency.stop()
 
     def _known(self, service: str) -> str:
         # A typo would otherwise create a new entry and leave the real one unchanged.

@@ -30,6 +30,7 @@ async def stop(server: grpc.aio.Server, health: ServerHealth, grace: float) -> N
     """Report NOT_SERVING first so balancers move away, then drain for up to `grace` s."""
     await health.shutdown()
     await server.stop(grace)
+    await health.stop_dependencies()
 
 
 async def wait_for_termination(

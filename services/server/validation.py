@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import protovalidate
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from financelake.services import errors
 from financelake.services.server.errors import abort_with, status_for
@@ -93,6 +94,41 @@ def invalid_input(
     )
 
 
+@dataclass(frozen=True)
+class Undecodable:
+    """Stands in for a request whose bytes are not a valid message, so that the interceptor
+    (not grpc's deserialiser, which would answer INTERNAL) reports it as INVALID_ARGUMENT."""
+
+    message_type: str
+    error: str
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+    message_type = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+    type_name = message_type.full_name if message_type is not None else "request"
+
+    def decode(raw: bytes) -> Any:
+        try:
+            return deserialize(raw)
+        except DecodeError as exc:
+            return Undecodable(type_name, str(exc))
+
+    return decode
+
+
+def _undecodable(request: Undecodable, stream_index: int | None) -> errors.InvalidInput:
+    metadata = {"message_type": request.message_type}
+    if stream_index is not None:
+        metadata["stream_index"] = str(stream_index)
+    return errors.InvalidInput(
+        f"the request bytes are not a valid {request.message_type}: {request.error}",
+        reason="MALFORMED_REQUEST",
+        metadata=metadata,
+    )
+
+
 class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Validates every request message with protovalidate before the handler runs.
 
@@ -105,8 +141,13 @@ class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._validator = validator or protovalidate.Validator()
 
     async def _check(
-        self, message: Message, context: grpc.aio.ServicerContext, stream_index: int | None = None
+        self,
+        message: Message | Undecodable,
+        context: grpc.aio.ServicerContext,
+        stream_index: int | None = None,
     ) -> None:
+        if isinstance(message, Undecodable):
+            await abort_with(context, status_for(_undecodable(message, stream_index)))
         violations = violations_of(message, self._validator)
         if violations:
             await abort_with(context, status_for(invalid_input(message, violations, stream_index)))
@@ -133,6 +174,7 @@ class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         behavior = behavior_of(handler)
+        decode = _tolerant(handler.request_deserializer)
 
         if handler.request_streaming and handler.response_streaming:
 
@@ -144,7 +186,7 @@ class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 ):
                     yield response
 
-            return with_behavior(handler, stream_stream)
+            return with_behavior(handler, stream_stream, decode)
 
         if handler.request_streaming:
 
@@ -153,7 +195,7 @@ class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             ) -> Any:
                 return await call_unary(behavior, self._validated(requests, context), context)
 
-            return with_behavior(handler, stream_unary)
+            return with_behavior(handler, stream_unary, decode)
 
         if handler.response_streaming:
 
@@ -164,10 +206,10 @@ class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 async for response in iterate_stream(behavior, request, context):
                     yield response
 
-            return with_behavior(handler, unary_stream)
+            return with_behavior(handler, unary_stream, decode)
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             await self._check(request, context)
             return await call_unary(behavior, request, context)
 
-        return with_behavior(handler, unary_unary)
+        return with_behavior(handler, unary_unary, decode)
