@@ -67,7 +67,9 @@ class IngestionSettings(BaseModel):
     )
     linger_ms: int = Field(default=5, ge=0, description="Producer batching delay")
     max_request_bytes: int = Field(
-        default=8 * 1024 * 1024, ge=1024 * 1024, description="Largest Kafka produce request"
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="Largest Kafka produce request (broker default message.max.bytes ~1 MiB)",
     )
 
 

@@ -1,4 +1,8 @@
-"""Builds the ingestion server: IngestionService plus health and reflection."""
+"""Builds the ingestion server: IngestionService plus health and reflection.
+
+IngestionService is SERVING once the Kafka producer is connected (the publisher reports it),
+so a server started before Kafka says NOT_SERVING instead of failing calls it cannot serve.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,23 @@ import grpc
 
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from financelake.services import server as plumbing
+from financelake.services.ingestion.publisher import KafkaPublisher
 from financelake.services.ingestion.servicer import SERVICE_NAME, IngestionServicer
 from financelake.services.settings import Settings
 
 
 def build_server(settings: Settings, health: plumbing.ServerHealth) -> tuple[grpc.aio.Server, int]:
     """The ingestion server on `settings.servers.ingestion_port`, not started."""
+    publisher = KafkaPublisher(settings, health, SERVICE_NAME)
+    health.add_dependency(publisher)
     return plumbing.build_server(
         settings,
         settings.servers.ingestion_port,
         plumbing.ServiceRegistration(
-            pb_grpc.add_IngestionServiceServicer_to_server, IngestionServicer(), SERVICE_NAME
+            pb_grpc.add_IngestionServiceServicer_to_server,
+            IngestionServicer(settings, publisher),
+            SERVICE_NAME,
+            ready_on_start=False,  # SERVING once Kafka answers
         ),
         health=health,
     )

@@ -26,6 +26,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from financelake.gen.inference import grpc_predict_v2_pb2 as oip
 from financelake.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
+from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as ingestion_pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as ingestion_grpc
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as marketdata_pb
@@ -52,6 +53,16 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 DEADLINE_S = 5.0
 
 
+async def _import_history(channel: grpc.aio.Channel) -> None:
+    request = ingestion_pb.ImportHistoryRequest(
+        source=import_pb2.IMPORT_SOURCE_SYNTHETIC, symbols=["AAPL"]
+    )
+    async for _ in stub_for(ingestion_grpc.IngestionServiceStub, channel).ImportHistory(
+        request, timeout=DEADLINE_S
+    ):
+        pass
+
+
 async def _watch_alerts(channel: grpc.aio.Channel) -> None:
     async for _ in stub_for(stream_grpc.StreamServiceStub, channel).WatchAlerts(
         stream_pb.WatchAlertsRequest(), timeout=DEADLINE_S
@@ -75,15 +86,9 @@ CASES = [
     ServerCase(
         "ingestion",
         build_ingestion,
-        {"financelake.ingestion.v1.IngestionService": SERVING},
-        (
-            (
-                "financelake.ingestion.v1.IngestionService/PublishTicks",
-                lambda channel: stub_for(ingestion_grpc.IngestionServiceStub, channel).PublishTicks(
-                    ingestion_pb.PublishTicksRequest(batches=[tick_batch()]), timeout=DEADLINE_S
-                ),
-            ),
-        ),
+        # No Kafka in these tests: IngestionService waits for it.
+        {"financelake.ingestion.v1.IngestionService": NOT_SERVING},
+        (("financelake.ingestion.v1.IngestionService/ImportHistory", _import_history),),
     ),
     ServerCase(
         "marketdata",

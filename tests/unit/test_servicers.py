@@ -1,4 +1,5 @@
-"""Every RPC of every servicer is overridden and answers `Unimplemented` honestly.
+"""Every RPC of every servicer is overridden, and those not served yet answer
+`Unimplemented` honestly.
 
 The generated base-class methods raise a bare exception that the error interceptor
 would report as INTERNAL; an RPC that somebody forgot to override would show up here.
@@ -24,24 +25,30 @@ from financelake.services.stream import servicer as stream
 
 pytestmark = pytest.mark.unit
 
+ALL = None  # every RPC of the service is still unimplemented
 CASES = [
-    (ingestion.IngestionServicer, ingestion_service_pb2, "IngestionService"),
-    (marketdata.MarketDataServicer, marketdata_service_pb2, "MarketDataService"),
-    (stream.StreamServicer, stream_service_pb2, "StreamService"),
-    (prediction.PredictionServicer, prediction_service_pb2, "PredictionService"),
-    (prediction.InferenceServicer, grpc_predict_v2_pb2, "GRPCInferenceService"),
+    (ingestion.IngestionServicer, ingestion_service_pb2, "IngestionService", {"ImportHistory"}),
+    (marketdata.MarketDataServicer, marketdata_service_pb2, "MarketDataService", ALL),
+    (stream.StreamServicer, stream_service_pb2, "StreamService", ALL),
+    (prediction.PredictionServicer, prediction_service_pb2, "PredictionService", ALL),
+    (prediction.InferenceServicer, grpc_predict_v2_pb2, "GRPCInferenceService", ALL),
 ]
 
 
-@pytest.mark.parametrize(("servicer_class", "module", "service"), CASES)
-async def test_every_rpc_answers_unimplemented(servicer_class, module, service) -> None:
+@pytest.mark.parametrize(("servicer_class", "module", "service", "unimplemented"), CASES)
+async def test_every_rpc_is_served_or_answers_unimplemented(
+    servicer_class, module, service, unimplemented
+) -> None:
     descriptor: ServiceDescriptor = module.DESCRIPTOR.services_by_name[service]
-    servicer = servicer_class()
+    # Unimplemented RPCs touch no state, so the servicer's dependencies are not needed.
+    servicer = servicer_class.__new__(servicer_class)
 
     for method in descriptor.methods:
         handler = vars(servicer_class).get(method.name)
         assert handler is not None, f"{service}.{method.name} is not overridden"
         assert inspect.iscoroutinefunction(handler), f"{service}.{method.name} is not async"
+        if unimplemented is not ALL and method.name not in unimplemented:
+            continue
         with pytest.raises(Unimplemented) as raised:
             await getattr(servicer, method.name)(None, None)
         assert raised.value.metadata == {"method": f"{descriptor.full_name}/{method.name}"}

@@ -1,0 +1,342 @@
+"""IngestionService against a real broker: what is acknowledged is in Kafka byte for byte,
+what is refused never gets there, and a broker outage is a clean, bounded error."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from financelake.gen.common.v1 import tick_pb2
+from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
+from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
+from financelake.services.ingestion.server import build_server
+from financelake.services.ingestion.servicer import SERVICE_NAME
+from financelake.services.settings import Settings
+from financelake.stream.broker import LocalBroker
+from financelake.stream.kafka_dist import provision
+from tests.builders import tick_batch
+from tests.fixtures.grpc import (
+    RunningServer,
+    StartServer,
+    error_info,
+    field_violations,
+    stub_for,
+)
+from tests.fixtures.kafka import local_broker_settings
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 3
+
+
+def _create_topic(bootstrap: str) -> str:
+    topic = f"test-ticks-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    (future,) = admin.create_topics([NewTopic(topic, PARTITIONS, 1)]).values()
+    future.result(timeout=30)
+    return topic
+
+
+def read_topic(
+    bootstrap: str, topic: str, expected: int, timeout: float = 20.0
+) -> list[tuple[int, int, bytes, bytes]]:
+    """(partition, offset, key, value) of every record, reading until `expected` arrived and
+    then a little longer, so that an unexpected extra record would be seen too."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"t-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    records: list[tuple[int, int, bytes, bytes]] = []
+    deadline = time.monotonic() + timeout
+    quiet_until = None
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                records.append(
+                    (message.partition(), message.offset(), message.key(), message.value())  # type: ignore[arg-type]
+                )
+                continue
+            if len(records) >= expected:
+                quiet_until = quiet_until or time.monotonic() + 1.0
+                if time.monotonic() >= quiet_until:
+                    break
+    finally:
+        consumer.close()
+    return records
+
+
+async def _wait_serving(channel: grpc.aio.Channel) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + 30
+    while True:
+        response = await stub.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        if response.status == health_pb2.HealthCheckResponse.SERVING:
+            return
+        assert time.monotonic() < deadline, "ingestion never connected to Kafka"
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def ticks_topic(kafka_bootstrap: str) -> str:
+    return _create_topic(kafka_bootstrap)
+
+
+def _settings_for(base: Settings, bootstrap: str, topic: str, **ingestion: float) -> Settings:
+    return base.model_copy(
+        update={
+            "kafka_bootstrap": bootstrap,
+            "topics": base.topics.model_copy(update={"ticks": topic}),
+            "ingestion": base.ingestion.model_copy(update=ingestion),
+        }
+    )
+
+
+@pytest.fixture
+async def ingestion(
+    grpc_server: StartServer, grpc_settings: Settings, kafka_bootstrap: str, ticks_topic: str
+) -> RunningServer:
+    settings = _settings_for(grpc_settings, kafka_bootstrap, ticks_topic)
+    running = await grpc_server(lambda _, health: build_server(settings, health))
+    await _wait_serving(running.channel)
+    return running
+
+
+def _stub(running: RunningServer) -> pb_grpc.IngestionServiceStub:
+    return stub_for(pb_grpc.IngestionServiceStub, running.channel)
+
+
+async def test_published_batches_are_in_kafka_byte_for_byte(
+    ingestion: RunningServer, kafka_bootstrap: str, ticks_topic: str
+) -> None:
+    batches = [
+        tick_batch("AAPL", prices=(190.5, 190.6, 190.55), exchanges=("XNAS",) * 3),
+        tick_batch("MSFT", prices=(410.0,)),
+    ]
+    response = await _stub(ingestion).PublishTicks(
+        pb.PublishTicksRequest(batches=batches), timeout=10
+    )
+
+    assert (response.accepted_trades, response.accepted_batches) == (4, 2)
+    records = read_topic(kafka_bootstrap, ticks_topic, expected=2)
+    assert sorted((key, value) for _, _, key, value in records) == sorted(
+        (batch.symbol.encode(), batch.SerializeToString()) for batch in batches
+    )
+    written = {
+        (r.partition, offset)
+        for r in response.offsets
+        for offset in range(r.first_offset, r.last_offset + 1)
+    }
+    assert written == {(partition, offset) for partition, offset, _, _ in records}
+    assert all(r.topic == ticks_topic for r in response.offsets)
+
+
+async def test_streamed_batches_are_acknowledged_in_order_per_symbol(
+    ingestion: RunningServer, kafka_bootstrap: str, ticks_topic: str
+) -> None:
+    messages = 60
+
+    async def requests() -> AsyncIterator[pb.IngestTicksRequest]:
+        for i in range(messages):
+            yield pb.IngestTicksRequest(
+                batches=[
+                    tick_batch("AAPL", prices=(100.0 + i, 100.5 + i), trade_id_prefix=f"a{i}-"),
+                    tick_batch("BTC-USD", prices=(50_000.0 + i,), trade_id_prefix=f"b{i}-"),
+                ]
+            )
+
+    response = await _stub(ingestion).IngestTicks(requests(), timeout=30)
+
+    assert (response.accepted_batches, response.accepted_trades) == (2 * messages, 3 * messages)
+    assert (response.rejected_batches, response.rejected_trades) == (0, 0)
+    records = read_topic(kafka_bootstrap, ticks_topic, expected=2 * messages)
+    assert len(records) == 2 * messages
+    by_symbol: dict[bytes, list[float]] = {}
+    for _, _, key, value in sorted(records):
+        by_symbol.setdefault(key, []).append(tick_pb2.TickBatch.FromString(value).prices[0])
+    assert by_symbol[b"AAPL"] == [100.0 + i for i in range(messages)]
+    assert by_symbol[b"BTC-USD"] == [50_000.0 + i for i in range(messages)]
+    assert sum(r.last_offset - r.first_offset + 1 for r in response.offsets) == 2 * messages
+
+
+def _now_plus(seconds: float) -> int:
+    return time.time_ns() + int(seconds * 1e9)
+
+
+def _with(batch: tick_pb2.TickBatch, mutate: Callable[[tick_pb2.TickBatch], None]):
+    mutate(batch)
+    return batch
+
+
+BAD_BATCHES = [
+    pytest.param(tick_batch(prices=(190.5, -1.0)), "batches[0].prices[1]", id="negative-price"),
+    pytest.param(tick_batch(prices=(0.0, 1.0)), "batches[0].prices[0]", id="zero-price"),
+    pytest.param(tick_batch(prices=(1.0, math.nan)), "batches[0].prices[1]", id="nan-price"),
+    pytest.param(tick_batch(prices=(math.inf, 1.0)), "batches[0].prices[0]", id="inf-price"),
+    pytest.param(tick_batch(symbol=""), "batches[0].symbol", id="empty-symbol"),
+    pytest.param(tick_batch(symbol="aapl"), "batches[0].symbol", id="lowercase-symbol"),
+    pytest.param(
+        _with(tick_batch(), lambda b: b.sizes.__setitem__(1, -5.0)),
+        "batches[0].sizes[1]",
+        id="negative-size",
+    ),
+    pytest.param(
+        _with(tick_batch(), lambda b: b.trade_ids.__setitem__(1, "t0")),
+        "batches[0].trade_ids",
+        id="duplicate-trade-id",
+    ),
+    pytest.param(
+        _with(tick_batch(), lambda b: b.prices.append(1.0)), "batches[0]", id="ragged-columns"
+    ),
+    pytest.param(
+        _with(tick_batch(), lambda b: b.event_time_unix_nanos.__setitem__(1, _now_plus(3600))),
+        "batches[0].event_time_unix_nanos[1]",
+        id="event-time-in-the-future",
+    ),
+    pytest.param(
+        tick_batch(prices=[1.0] * 10_001, trade_id_prefix="x"),
+        "batches[0].event_time_unix_nanos",
+        id="batch-too-large",
+    ),
+]
+
+
+@pytest.mark.parametrize(("bad", "field"), BAD_BATCHES)
+async def test_bad_batches_are_refused_and_never_reach_kafka(
+    ingestion: RunningServer,
+    kafka_bootstrap: str,
+    ticks_topic: str,
+    bad: tick_pb2.TickBatch,
+    field: str,
+) -> None:
+    good = tick_batch("MSFT", prices=(410.0,))
+    stub = _stub(ingestion)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.PublishTicks(pb.PublishTicksRequest(batches=[bad, good]), timeout=10)
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in {path for path, _ in field_violations(refused.value)}
+    # The whole request was refused: only a later sentinel reaches the topic.
+    sentinel = tick_batch("ZZZ", prices=(1.0,))
+    await stub.PublishTicks(pb.PublishTicksRequest(batches=[sentinel]), timeout=10)
+    records = read_topic(kafka_bootstrap, ticks_topic, expected=1)
+    assert [value for _, _, _, value in records] == [sentinel.SerializeToString()]
+
+
+async def test_an_invalid_message_ends_the_stream_after_what_was_acknowledged(
+    ingestion: RunningServer, kafka_bootstrap: str, ticks_topic: str
+) -> None:
+    async def requests() -> AsyncIterator[pb.IngestTicksRequest]:
+        yield pb.IngestTicksRequest(batches=[tick_batch("AAPL")])
+        future = tick_batch("AAPL", trade_id_prefix="f")
+        future.event_time_unix_nanos[0] = _now_plus(86_400)
+        yield pb.IngestTicksRequest(batches=[future])
+        yield pb.IngestTicksRequest(batches=[tick_batch("MSFT")])
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await _stub(ingestion).IngestTicks(requests(), timeout=10)
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(refused.value).metadata["accepted_batches"] == "1"
+    records = read_topic(kafka_bootstrap, ticks_topic, expected=1)
+    assert [key for _, _, key, _ in records] == [b"AAPL"]
+
+
+async def test_concurrent_clients_are_all_acknowledged(
+    ingestion: RunningServer, kafka_bootstrap: str, ticks_topic: str
+) -> None:
+    clients, calls = 8, 10
+
+    async def client(number: int) -> int:
+        stub = _stub(ingestion)
+        trades = 0
+        for call in range(calls):
+            batch = tick_batch(f"S{number}", prices=(10.0, 10.5), trade_id_prefix=f"{call}-")
+            response = await stub.PublishTicks(pb.PublishTicksRequest(batches=[batch]), timeout=10)
+            trades += response.accepted_trades
+        return trades
+
+    assert await asyncio.gather(*(client(n) for n in range(clients))) == [2 * calls] * clients
+    records = read_topic(kafka_bootstrap, ticks_topic, expected=clients * calls)
+    assert len(records) == clients * calls
+
+
+async def test_malformed_bytes_are_a_clean_error(ingestion: RunningServer) -> None:
+    publish = ingestion.channel.unary_unary(
+        "/financelake.ingestion.v1.IngestionService/PublishTicks",
+        request_serializer=lambda raw: raw,
+        response_deserializer=lambda raw: raw,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await publish(b"\xff\xff\xff\xff not a protobuf", timeout=5)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # And the server is still fine.
+    health = health_pb2_grpc.HealthStub(ingestion.channel)
+    assert (await health.Check(health_pb2.HealthCheckRequest())).status == 1
+
+
+# ---- a broker of its own, stopped mid-stream --------------------------------------------
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path, kafka_settings: Settings) -> Iterator[LocalBroker]:
+    if kafka_settings.uses_external_kafka:
+        pytest.skip("stopping the broker needs a local one")  # only with an external broker
+    settings = local_broker_settings(tmp_path / "home")
+    provision(settings)
+    broker = LocalBroker(settings)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+async def test_broker_stopped_mid_stream_is_a_clean_bounded_error(
+    own_broker: LocalBroker, grpc_server: StartServer, grpc_settings: Settings
+) -> None:
+    bootstrap = own_broker.address
+    topic = _create_topic(bootstrap)
+    settings = _settings_for(grpc_settings, bootstrap, topic, publish_timeout_s=3.0)
+    running = await grpc_server(lambda _, health: build_server(settings, health))
+    await _wait_serving(running.channel)
+    sent: list[bytes] = []
+    broker_stopped = asyncio.Event()
+
+    async def requests() -> AsyncIterator[pb.IngestTicksRequest]:
+        for i in range(10_000):
+            batch = tick_batch("AAPL", prices=(100.0, 101.0), trade_id_prefix=f"{i}-")
+            sent.append(batch.SerializeToString())
+            yield pb.IngestTicksRequest(batches=[batch])
+            if i == 20:
+                await asyncio.to_thread(own_broker.stop)
+                broker_stopped.set()
+            await asyncio.sleep(0.005)
+
+    started = time.monotonic()
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await _stub(running).IngestTicks(requests(), timeout=60)
+    elapsed = time.monotonic() - started
+
+    assert broker_stopped.is_set()
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value.details()
+    assert elapsed < 30, f"took {elapsed:.0f}s to fail"
+    # Back up: whatever Kafka kept is whole batches that were sent, never a fragment.
+    own_broker.start()
+    kept = read_topic(bootstrap, topic, expected=21, timeout=20)
+    assert len(kept) >= 21
+    assert {value for _, _, _, value in kept} <= set(sent)
+    for _, _, _, value in kept:
+        assert len(tick_pb2.TickBatch.FromString(value).prices) == 2
