@@ -66,6 +66,10 @@ class IngestionSettings(BaseModel):
         description="Bytes awaiting Kafka acknowledgement before callers get RESOURCE_EXHAUSTED",
     )
     linger_ms: int = Field(default=5, ge=0, description="Producer batching delay")
+    csv_import_dir: Path | None = Field(
+        default=None,
+        description="Folder whose CSV files ImportHistory may read by path; unset: bytes only",
+    )
     max_request_bytes: int = Field(
         default=1024 * 1024,
         ge=64 * 1024,

@@ -1,3 +1,9 @@
 """Fixtures shared by the whole suite, one plugin module per real backend."""
 
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.grpc", "tests.fixtures.iceberg"]
+pytest_plugins = [
+    "tests.fixtures.kafka",
+    "tests.fixtures.grpc",
+    "tests.fixtures.iceberg",
+    "tests.fixtures.alphavantage",
+    "tests.fixtures.ingestion",
+]

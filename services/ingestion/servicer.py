@@ -3,7 +3,9 @@
 Requests arrive validated against the contract (the validation interceptor); here they get
 the clock check, go to Kafka as one record per batch (key = symbol, value = the batch's
 protobuf bytes, re-encoded by upb without per-trade Python objects), and are answered once
-Kafka acknowledged them. ImportHistory is not served yet and answers UNIMPLEMENTED.
+Kafka acknowledged them. ImportHistory pulls chunks from a source (synthetic, csv, yahoo,
+alphavantage) and publishes bars to the bars topic (one record per bar) and simulated trades
+to the ticks topic, reporting progress as it goes.
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ from collections.abc import AsyncIterator, Sequence
 import grpc
 
 from financelake.gen.common.v1 import tick_pb2
+from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
-from financelake.services.errors import InvalidInput, Unimplemented
+from financelake.services.errors import InvalidInput
+from financelake.services.ingestion import convert
 from financelake.services.ingestion.checks import future_trade_violations
+from financelake.services.ingestion.imports import import_chunks
 from financelake.services.ingestion.publisher import KafkaPublisher, WrittenRange
+from financelake.services.ingestion.records import Bars, Trades
+from financelake.services.ingestion.sources import SourceError
 from financelake.services.settings import Settings
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["IngestionService"].full_name
@@ -28,6 +35,8 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["IngestionService"].full_name
 # Calls of a client stream awaiting Kafka at once: enough to keep the producer's batches
 # full, few enough that a stalled Kafka stops the stream (gRPC flow control) quickly.
 _STREAM_WINDOW = 16
+# Imported bars are one Kafka record each; this many go per acknowledged publish.
+_BARS_PER_CALL = 2_000
 
 
 def _offsets(ranges: Sequence[WrittenRange]) -> list[pb.OffsetRange]:
@@ -77,15 +86,17 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
                 metadata=metadata,
             )
 
+    def _timeout(self, context: grpc.aio.ServicerContext) -> float:
+        """The publish timeout, shortened to the caller's deadline."""
+        remaining = context.time_remaining()
+        timeout = self._settings.ingestion.publish_timeout_s
+        return timeout if remaining is None else min(timeout, remaining)
+
     async def _enqueue(
         self, batches: Sequence[tick_pb2.TickBatch], context: grpc.aio.ServicerContext
     ) -> asyncio.Task[list[WrittenRange]]:
         records = [(batch.symbol.encode(), batch.SerializeToString()) for batch in batches]
-        remaining = context.time_remaining()
-        timeout = self._settings.ingestion.publish_timeout_s
-        if remaining is not None:
-            timeout = min(timeout, remaining)
-        return await self._publisher.enqueue(self._topic, records, timeout)
+        return await self._publisher.enqueue(self._topic, records, self._timeout(context))
 
     async def PublishTicks(
         self, request: pb.PublishTicksRequest, context: grpc.aio.ServicerContext
@@ -134,5 +145,51 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
     async def ImportHistory(
         self, request: pb.ImportHistoryRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ImportHistoryResponse]:
-        """Import bars from a source, streaming progress (an async generator once served)."""
-        raise Unimplemented(f"{SERVICE_NAME}/ImportHistory")
+        """Import from a source into the bars (or ticks) topic, one progress message per
+        chunk; a failing source ends the stream with state FAILED and its reason."""
+        chunks = import_chunks(convert.import_request(request), self._settings)
+        progress = pb.ImportHistoryResponse(state=import_pb2.IMPORT_STATE_RUNNING)
+        notes: list[str] = []
+        yield progress
+        try:
+            # Sources block (HTTP, rate limits, files): each chunk is pulled in a thread.
+            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                progress.current_symbol = chunk.symbol
+                progress.rows_fetched += chunk.rows_fetched
+                if chunk.data is not None:
+                    progress.rows_published += await self._publish_chunk(chunk.data, context)
+                del progress.row_errors[:]
+                progress.row_errors.extend(convert.row_errors(chunk.problems))
+                notes += [chunk.note] if chunk.note else []
+                yield progress
+        except SourceError as exc:
+            yield pb.ImportHistoryResponse(
+                state=import_pb2.IMPORT_STATE_FAILED,
+                current_symbol=progress.current_symbol,
+                rows_fetched=progress.rows_fetched,
+                rows_published=progress.rows_published,
+                message=str(exc),
+            )
+            return
+        yield pb.ImportHistoryResponse(
+            state=import_pb2.IMPORT_STATE_DONE,
+            rows_fetched=progress.rows_fetched,
+            rows_published=progress.rows_published,
+            message="; ".join(notes),
+        )
+
+    async def _publish_chunk(self, data: Bars | Trades, context: grpc.aio.ServicerContext) -> int:
+        """Publish one chunk (a TickBatch, or a record per bar); the rows published."""
+        if isinstance(data, Trades):
+            batch = convert.tick_batch(data)
+            await (await self._enqueue([batch], context))
+            return len(data)
+        topic = self._settings.topics.bars
+        key = data.symbol.encode()
+        messages = convert.bar_messages(data)
+        for first in range(0, len(messages), _BARS_PER_CALL):
+            records = [
+                (key, m.SerializeToString()) for m in messages[first : first + _BARS_PER_CALL]
+            ]
+            await self._publisher.publish(topic, records, self._timeout(context))
+        return len(messages)

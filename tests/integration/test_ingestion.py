@@ -6,21 +6,17 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from financelake.gen.common.v1 import tick_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from financelake.services.ingestion.server import build_server
-from financelake.services.ingestion.servicer import SERVICE_NAME
 from financelake.services.settings import Settings
 from financelake.stream.broker import LocalBroker
 from financelake.stream.kafka_dist import provision
@@ -32,88 +28,10 @@ from tests.fixtures.grpc import (
     field_violations,
     stub_for,
 )
+from tests.fixtures.ingestion import create_topic, read_topic, settings_for, wait_serving
 from tests.fixtures.kafka import local_broker_settings
 
 pytestmark = pytest.mark.integration
-
-PARTITIONS = 3
-
-
-def _create_topic(bootstrap: str) -> str:
-    topic = f"test-ticks-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    (future,) = admin.create_topics([NewTopic(topic, PARTITIONS, 1)]).values()
-    future.result(timeout=30)
-    return topic
-
-
-def read_topic(
-    bootstrap: str, topic: str, expected: int, timeout: float = 20.0
-) -> list[tuple[int, int, bytes, bytes]]:
-    """(partition, offset, key, value) of every record, reading until `expected` arrived and
-    then a little longer, so that an unexpected extra record would be seen too."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"t-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-    records: list[tuple[int, int, bytes, bytes]] = []
-    deadline = time.monotonic() + timeout
-    quiet_until = None
-    try:
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is not None and message.error() is None:
-                records.append(
-                    (message.partition(), message.offset(), message.key(), message.value())  # type: ignore[arg-type]
-                )
-                continue
-            if len(records) >= expected:
-                quiet_until = quiet_until or time.monotonic() + 1.0
-                if time.monotonic() >= quiet_until:
-                    break
-    finally:
-        consumer.close()
-    return records
-
-
-async def _wait_serving(channel: grpc.aio.Channel) -> None:
-    stub = health_pb2_grpc.HealthStub(channel)
-    deadline = time.monotonic() + 30
-    while True:
-        response = await stub.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
-        if response.status == health_pb2.HealthCheckResponse.SERVING:
-            return
-        assert time.monotonic() < deadline, "ingestion never connected to Kafka"
-        await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-def ticks_topic(kafka_bootstrap: str) -> str:
-    return _create_topic(kafka_bootstrap)
-
-
-def _settings_for(base: Settings, bootstrap: str, topic: str, **ingestion: float) -> Settings:
-    return base.model_copy(
-        update={
-            "kafka_bootstrap": bootstrap,
-            "topics": base.topics.model_copy(update={"ticks": topic}),
-            "ingestion": base.ingestion.model_copy(update=ingestion),
-        }
-    )
-
-
-@pytest.fixture
-async def ingestion(
-    grpc_server: StartServer, grpc_settings: Settings, kafka_bootstrap: str, ticks_topic: str
-) -> RunningServer:
-    settings = _settings_for(grpc_settings, kafka_bootstrap, ticks_topic)
-    running = await grpc_server(lambda _, health: build_server(settings, health))
-    await _wait_serving(running.channel)
-    return running
 
 
 def _stub(running: RunningServer) -> pb_grpc.IngestionServiceStub:
@@ -308,10 +226,10 @@ async def test_broker_stopped_mid_stream_is_a_clean_bounded_error(
     own_broker: LocalBroker, grpc_server: StartServer, grpc_settings: Settings
 ) -> None:
     bootstrap = own_broker.address
-    topic = _create_topic(bootstrap)
-    settings = _settings_for(grpc_settings, bootstrap, topic, publish_timeout_s=3.0)
+    topic = create_topic(bootstrap)
+    settings = settings_for(grpc_settings, bootstrap, topic, publish_timeout_s=3.0)
     running = await grpc_server(lambda _, health: build_server(settings, health))
-    await _wait_serving(running.channel)
+    await wait_serving(running.channel)
     sent: list[bytes] = []
     broker_stopped = asyncio.Event()
 

@@ -8,13 +8,8 @@ client code runs unchanged: only `alphavantage_base_url` points at the loopback 
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
-import threading
 import traceback
-import urllib.parse
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,66 +24,12 @@ from financelake.services.ingestion.sources.alphavantage import (
     RateLimiter,
 )
 from financelake.services.settings import SourceSettings
+from tests.fixtures.alphavantage import KEY
 
 pytestmark = pytest.mark.unit
 
-RECORDED = Path(__file__).parents[1] / "data" / "sources" / "alphavantage"
-KEY = "TESTKEY123"
 UTC = dt.UTC
 S = 1_000_000_000
-
-
-class _Replay(http.server.BaseHTTPRequestHandler):
-    """Answers /query like Alpha Vantage: the recorded body for the call, or its error."""
-
-    seen: list[dict[str, str]]
-
-    def do_GET(self) -> None:
-        url = urllib.parse.urlsplit(self.path)
-        params = dict(urllib.parse.parse_qsl(url.query))
-        self.seen.append(params)
-        symbol = params.get("symbol", "")
-        if url.path != "/query":
-            self._send(404, b"not found")
-        elif symbol == "DOWN":
-            self._send(503, b"<html>maintenance</html>")
-        elif symbol == "THROTTLED":
-            self._send(429, b"slow down")
-        elif symbol == "GARBAGE":
-            self._send(200, b"<html>not json</html>")
-        elif symbol == "LIMITED":
-            self._send(200, (RECORDED / "note_rate_limit.json").read_bytes())
-        elif symbol == "FREE" and params["function"] == "TIME_SERIES_DAILY_ADJUSTED":
-            self._send(200, (RECORDED / "information_premium.json").read_bytes())
-        else:
-            name = f"{params['function']}_{symbol}"
-            if "month" in params:
-                name += f"_{params['interval']}_{params['month']}"
-            path = RECORDED / f"{name}.json"
-            body = path if path.exists() else RECORDED / "error_message.json"
-            self._send(200, body.read_bytes())
-
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, list[dict[str, str]]]]:
-    seen: list[dict[str, str]] = []
-    handler = type("Replay", (_Replay,), {"seen": seen})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/query", seen
-    httpd.shutdown()
-    httpd.server_close()
 
 
 class FakeClock:
@@ -107,10 +48,10 @@ class FakeClock:
 
 
 @pytest.fixture
-def client(server: tuple[str, list[dict[str, str]]]) -> AlphaVantageClient:
+def client(alphavantage_server: tuple[str, list[dict[str, str]]]) -> AlphaVantageClient:
     settings = SourceSettings(
         alphavantage_api_key=SecretStr(KEY),
-        alphavantage_base_url=server[0],
+        alphavantage_base_url=alphavantage_server[0],
         http_timeout_s=5,
     )
     clock = FakeClock()
@@ -125,8 +66,10 @@ def _ns(*args: int) -> int:
     return int(_utc(*args).timestamp()) * S
 
 
-def test_intraday_converts_us_eastern_to_utc_across_months_and_dst(client, server) -> None:
-    _, seen = server
+def test_intraday_converts_us_eastern_to_utc_across_months_and_dst(
+    client, alphavantage_server
+) -> None:
+    _, seen = alphavantage_server
     seen.clear()
     history = client.history(
         "IBM", interval=Interval.M5, start=_utc(2024, 1, 2), end=_utc(2024, 3, 12)
@@ -169,8 +112,10 @@ def test_intraday_range_is_half_open_in_utc(client) -> None:
     assert bars.start_time_ns.tolist() == [_ns(2024, 1, 2, 14, 35)]
 
 
-def test_daily_adjusted_scales_prices_and_returns_dividends_and_splits(client, server) -> None:
-    _, seen = server
+def test_daily_adjusted_scales_prices_and_returns_dividends_and_splits(
+    client, alphavantage_server
+) -> None:
+    _, seen = alphavantage_server
     seen.clear()
     history = client.history(
         "IBM", interval=Interval.D1, start=_utc(2024, 1, 1), end=_utc(2024, 3, 1)
@@ -198,8 +143,8 @@ def test_daily_adjusted_scales_prices_and_returns_dividends_and_splits(client, s
     assert actions.split_ratio.tolist() == [2.0, 1.0]
 
 
-def test_daily_unadjusted_uses_raw_function(client, server) -> None:
-    _, seen = server
+def test_daily_unadjusted_uses_raw_function(client, alphavantage_server) -> None:
+    _, seen = alphavantage_server
     seen.clear()
     history = client.history(
         "IBM",
@@ -257,8 +202,8 @@ def test_unreachable_server_is_a_source_error() -> None:
     assert KEY not in "".join(traceback.format_exception(caught.value))
 
 
-def test_missing_key_says_which_variable_to_set(server) -> None:
-    settings = SourceSettings(alphavantage_base_url=server[0])
+def test_missing_key_says_which_variable_to_set(alphavantage_server) -> None:
+    settings = SourceSettings(alphavantage_base_url=alphavantage_server[0])
     with pytest.raises(SourceError, match=API_KEY_VARIABLE):
         AlphaVantageClient(settings).history(
             "IBM", interval=Interval.D1, start=_utc(2024, 1, 1), end=_utc(2024, 2, 1)
@@ -306,11 +251,11 @@ def test_rate_limiter_fractional_rate() -> None:
     assert limiter.acquire() == pytest.approx(120.0)
 
 
-def test_client_calls_go_through_the_limiter(server) -> None:
+def test_client_calls_go_through_the_limiter(alphavantage_server) -> None:
     clock = FakeClock()
     settings = SourceSettings(
         alphavantage_api_key=SecretStr(KEY),
-        alphavantage_base_url=server[0],
+        alphavantage_base_url=alphavantage_server[0],
         alphavantage_requests_per_minute=2,
     )
     client = AlphaVantageClient(settings, limiter=RateLimiter(2, clock=clock, sleep=clock.sleep))
