@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from financelake.services.cli_ingest import ingest_app
 from financelake.services.processes import ProcessStopError, exited_children
 from financelake.services.settings import Settings
 from financelake.services.supervisor import ComponentStatus, Supervisor, SupervisorError
@@ -43,6 +44,7 @@ app = typer.Typer(
 kafka_app = typer.Typer(help="The local Kafka broker.", no_args_is_help=True)
 topics_app = typer.Typer(help="The product topics.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(ingest_app, name="ingest")
 app.add_typer(topics_app, name="topics")
 
 _FAILURES = (BrokerError, TopicError, SupervisorError, ProcessStopError)
@@ -173,6 +175,9 @@ def up(
             ensure_topics(settings)
         with _step("Starting the gRPC servers"):
             supervisor.start_servers(timeout)
+        if settings.demo.enabled:
+            with _step("Starting the demo market feed (history, then live trades)"):
+                supervisor.start_demo_feed()
     except _FAILURES as exc:
         logger.error("Start failed: %s", exc)
         _stop_everything(supervisor)

@@ -88,6 +88,19 @@ class SourceSettings(BaseModel):
     http_timeout_s: float = Field(default=30.0, gt=0)
 
 
+class DemoSettings(BaseModel):
+    """The synthetic demo market `financelake up` loads so the stack is never empty."""
+
+    enabled: bool = True
+    equities: list[str] = Field(default_factory=lambda: ["AAPL", "MSFT", "NVDA", "SPY"])
+    """Traded on the XNYS calendar (New York hours, holidays)."""
+    crypto: list[str] = Field(default_factory=lambda: ["BTC-USD", "ETH-USD"])
+    """Traded around the clock, so the live feed always has something to show."""
+    history_days: float = Field(default=5.0, gt=0, le=365)
+    seed: int = 42
+    tick_interval_s: float = Field(default=1.0, gt=0, description="Live feed publish period")
+
+
 class Settings(BaseSettings):
     """Everything a FinanceLake process is configured with."""
 
@@ -114,6 +127,7 @@ class Settings(BaseSettings):
     servers: ServerSettings = ServerSettings()
     ingestion: IngestionSettings = IngestionSettings()
     sources: SourceSettings = SourceSettings()
+    demo: DemoSettings = DemoSettings()
 
     @property
     def bootstrap_servers(self) -> str:

@@ -43,6 +43,8 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "stream": (stream.SERVICE_NAME,),
     "prediction": (prediction.SERVICE_NAME, prediction.INFERENCE_SERVICE_NAME),
 }
+DEMO_FEED = "demo-feed"
+DEMO_FEED_MODULE = "financelake.services.ingestion.demo"
 HEALTH_DEADLINE_S = 1.0
 _ENV_PREFIX = "FINANCELAKE_"
 # Wildcard bind addresses are not dialable; health checks go to the loopback of that family.
@@ -171,6 +173,34 @@ class Supervisor:
         waiting = services_not_ready(address, SERVICES[name]) if health.serving else ()
         return ComponentStatus(name, address, pid, health.serving, health.detail, waiting)
 
+    def demo_feed(self) -> DetachedProcess:
+        """The pid/log bookkeeping of the demo market feed."""
+        return DetachedProcess(
+            name=DEMO_FEED,
+            pid_file=self.home / "run" / f"{DEMO_FEED}.pid",
+            log_file=self.home / "logs" / f"{DEMO_FEED}.log",
+            marker=DEMO_FEED_MODULE,
+        )
+
+    def start_demo_feed(self) -> int | None:
+        """Start the demo feed unless it runs already or the demo is disabled; its pid."""
+        if not self.settings.demo.enabled:
+            return None
+        process = self.demo_feed()
+        pid = process.pid()
+        if pid is None:
+            env = child_environment(self.settings, os.environ)
+            pid = process.spawn([sys.executable, "-m", DEMO_FEED_MODULE], env=env, cwd=self.home)
+            logger.info("Started the demo feed (pid %d)", pid)
+        return pid
+
+    def demo_status(self) -> ComponentStatus:
+        """The demo feed as a status row: a client, so alive is all there is to check."""
+        pid = self.demo_feed().pid()
+        symbols = len(self.settings.demo.equities) + len(self.settings.demo.crypto)
+        detail = f"{symbols} symbols" if pid else "not running"
+        return ComponentStatus(DEMO_FEED, "-", pid, pid is not None, detail)
+
     def broker_status(self) -> ComponentStatus:
         """The broker as a status row (labelled external when it is not ours)."""
         broker = self.broker.status()
@@ -178,8 +208,11 @@ class Supervisor:
         return ComponentStatus(label, broker.address, broker.pid, broker.healthy, broker.detail)
 
     def status(self) -> list[ComponentStatus]:
-        """The broker first, then every server."""
-        return [self.broker_status()] + [self.server_status(name) for name in SERVERS]
+        """The broker first, then every server, then the demo feed when it is enabled."""
+        rows = [self.broker_status()] + [self.server_status(name) for name in SERVERS]
+        if self.settings.demo.enabled:
+            rows.append(self.demo_status())
+        return rows
 
     def start_servers(self, timeout: float) -> list[ComponentStatus]:
         """Start the servers not already running and wait until all are SERVING.
@@ -244,8 +277,10 @@ class Supervisor:
         return stopped
 
     def stop_all(self, grace: float | None = None) -> list[str]:
-        """Servers first (they use the broker while draining), then the local broker."""
-        stopped = self.stop_servers(grace)
+        """The demo feed, the servers (they use the broker while draining), the broker."""
+        feed_grace = self.settings.servers.grace_period_s if grace is None else grace
+        stopped = [DEMO_FEED] if self.demo_feed().stop(feed_grace) is not None else []
+        stopped += self.stop_servers(grace)
         broker_grace = DEFAULT_STOP_GRACE_S if grace is None else grace
         if self.broker.stop(broker_grace) is not None:
             stopped.append("kafka")

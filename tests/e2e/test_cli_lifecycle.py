@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from financelake.gen.common.v1 import bar_pb2, tick_pb2
 from financelake.services.processes import pid_alive
 from financelake.services.settings import Settings
 from financelake.services.supervisor import SERVERS
+from tests.fixtures.ingestion import read_topic
 from tests.fixtures.kafka import free_port
 
 pytestmark = pytest.mark.e2e
@@ -33,12 +35,19 @@ def _run(
 
 @pytest.fixture
 def cli_env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[dict[str, str]]:
-    """Environment for the CLI: the test broker, a private home, free server ports."""
+    """Environment for the CLI: the test broker, a private home, topics of its own, free
+    server ports, no demo feed (the demo test turns it on)."""
     host = Settings().servers.host
     env = {key: value for key, value in os.environ.items() if not key.startswith("FINANCELAKE_")}
+    suffix = tmp_path.name[-12:]
     env |= {
         "FINANCELAKE_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "FINANCELAKE_HOME": str(tmp_path / "home"),
+        "FINANCELAKE_TOPICS__TICKS": f"e2e-ticks-{suffix}",
+        "FINANCELAKE_TOPICS__BARS": f"e2e-bars-{suffix}",
+        "FINANCELAKE_TOPICS__ALERTS": f"e2e-alerts-{suffix}",
+        "FINANCELAKE_TOPICS__PARTITIONS": "3",
+        "FINANCELAKE_DEMO__ENABLED": "false",
         "COLUMNS": "200",  # rich wraps tables to 80 columns when not on a terminal
     }
     for name in SERVERS:
@@ -121,3 +130,63 @@ def test_foreground_up_stops_everything(cli_env: dict[str, str], stop: str, exit
     assert foreground.returncode == exit_code, stderr
     assert "Stopped:" in stderr
     assert [pid for pid in pids if pid_alive(pid)] == []
+
+
+def test_up_loads_the_demo_market_and_keeps_it_live(
+    cli_env: dict[str, str], kafka_bootstrap: str
+) -> None:
+    env = cli_env | {
+        "FINANCELAKE_DEMO__ENABLED": "true",
+        "FINANCELAKE_DEMO__HISTORY_DAYS": "0.05",  # 72 minutes of 1m bars
+        "FINANCELAKE_DEMO__TICK_INTERVAL_S": "0.5",
+    }
+    started = _run(env, "up", "--detach")
+    assert started.returncode == 0, started.stdout + started.stderr
+    rows = {row["name"]: row for row in json.loads(_run(env, "status", "--json").stdout)}
+    assert rows["demo-feed"]["healthy"], rows["demo-feed"]
+
+    # History as 1m bars of every demo symbol (crypto trades around the clock), then trades.
+    bars = read_topic(kafka_bootstrap, env["FINANCELAKE_TOPICS__BARS"], expected=100, timeout=60)
+    symbols = {bar_pb2.Bar.FromString(value).symbol for *_, value in bars}
+    assert {"BTC-USD", "ETH-USD"} <= symbols
+    ticks = read_topic(kafka_bootstrap, env["FINANCELAKE_TOPICS__TICKS"], expected=2, timeout=60)
+    live = [tick_pb2.TickBatch.FromString(value) for *_, value in ticks]
+    assert {batch.symbol for batch in live} >= {"BTC-USD", "ETH-USD"}
+    newest = max(max(batch.event_time_unix_nanos) for batch in live)
+    assert time.time_ns() - newest < 30e9, "the live trades are not live"
+
+    assert _run(env, "down").returncode == 0
+    state = json.loads((Path(env["FINANCELAKE_HOME"]) / "demo" / "feed.json").read_text())
+    assert state["published_until_ns"] >= newest
+
+
+def test_ingest_commands_import_through_the_running_service(
+    cli_env: dict[str, str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    assert _run(cli_env, "up", "--detach").returncode == 0
+    bars_topic = cli_env["FINANCELAKE_TOPICS__BARS"]
+
+    simulated = _run(cli_env, "ingest", "synthetic", "AAPL", "--interval", "1h", "--days", "7")
+    assert simulated.returncode == 0, simulated.stderr
+    assert "Imported" in simulated.stderr
+
+    csv_file = tmp_path / "bars.csv"
+    csv_file.write_text(
+        "Date,Open,High,Low,Close,Volume\n"
+        "2025-03-03,100,101,99,100.5,1000\n"
+        "2025-03-04,100.5,100,99,99.5,10\n"  # open above the high: refused, line 3
+    )
+    imported = _run(
+        cli_env, "ingest", "csv", str(csv_file), "--symbol", "ACME", "--map", "Date=time"
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "Imported 1 of 2 rows" in imported.stderr
+    assert "1 refused row(s)" in imported.stderr
+
+    bars = [bar_pb2.Bar.FromString(v) for *_, v in read_topic(kafka_bootstrap, bars_topic, 2)]
+    assert "ACME" in {bar.symbol for bar in bars}
+    assert "AAPL" in {bar.symbol for bar in bars}
+
+    failed = _run(cli_env, "ingest", "csv", str(tmp_path / "bars.csv"), "--server-path")
+    assert failed.returncode == 1
+    assert "FAILED_PRECONDITION" in failed.stderr
