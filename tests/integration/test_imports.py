@@ -4,25 +4,31 @@ reported as it goes, refused rows come back with their line, and a failing sourc
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 import pytest
+import requests
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import SecretStr
+from yfinance.data import YfData
 
 from financelake.gen.common.v1 import bar_pb2, tick_pb2
 from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
+from financelake.services.ingestion import imports
 from financelake.services.ingestion.convert import bar_messages
 from financelake.services.ingestion.records import Interval
 from financelake.services.ingestion.server import build_server
 from financelake.services.ingestion.sources.synthetic import simulate_bars
 from financelake.services.ingestion.sources.synthetic_model import SyntheticOptions
+from financelake.services.ingestion.sources.yahoo import YahooClient
 from financelake.services.settings import Settings
 from tests.fixtures.alphavantage import KEY
 from tests.fixtures.grpc import RunningServer, StartServer, stub_for
 from tests.fixtures.ingestion import read_topic, wait_serving
+from tests.fixtures.yahoo import RecordedYahoo
 
 pytestmark = pytest.mark.integration
 
@@ -195,3 +201,39 @@ async def test_a_failing_source_ends_with_failed_and_its_reason(
     assert updates[-1].state == import_pb2.IMPORT_STATE_FAILED
     assert "429" in updates[-1].message or "rate" in updates[-1].message.lower()
     assert updates[-1].rows_published == 0
+
+
+@pytest.fixture
+def recorded_yahoo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The server's Yahoo client talks to recorded Yahoo answers instead of the internet."""
+    session = requests.Session()
+    session.mount("https://", RecordedYahoo())
+    YfData.cache_get.cache_clear()  # yfinance memoises chart answers per process
+
+    def recorded_client(**options: object) -> YahooClient:
+        return YahooClient(session=session, timeout_s=5, cache_dir=tmp_path / "yfinance")
+
+    monkeypatch.setattr(imports, "YahooClient", recorded_client)
+
+
+@pytest.mark.usefixtures("recorded_yahoo")
+async def test_yahoo_daily_bars_and_their_dividend_are_imported(
+    ingestion: RunningServer, kafka_bootstrap: str, bars_topic: str
+) -> None:
+    request = pb.ImportHistoryRequest(
+        source=import_pb2.IMPORT_SOURCE_YAHOO,
+        symbols=["AAPL"],
+        interval=bar_pb2.INTERVAL_1D,
+        start_time=_timestamp(datetime(2024, 2, 7, tzinfo=UTC)),
+        end_time=_timestamp(datetime(2024, 2, 13, tzinfo=UTC)),
+        adjusted=True,
+    )
+    updates = await _run(ingestion, request)
+
+    done = updates[-1]
+    assert done.state == import_pb2.IMPORT_STATE_DONE, done.message
+    assert done.rows_published == 4
+    assert "1 dividend(s)" in done.message
+    bars = [bar_pb2.Bar.FromString(v) for *_, v in read_topic(kafka_bootstrap, bars_topic, 4)]
+    assert sorted(round(b.close, 2) for b in bars) == [187.15, 188.08, 188.85, 189.17]
+    assert all(b.adjusted and b.source == bar_pb2.BAR_SOURCE_YAHOO for b in bars)

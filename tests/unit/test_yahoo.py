@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import urllib.parse
-from collections.abc import Mapping
-from pathlib import Path
 
 import pytest
 import requests
@@ -30,72 +27,11 @@ from financelake.services.errors import InvalidInput
 from financelake.services.ingestion.records import BarSource, Interval
 from financelake.services.ingestion.sources import SourceError
 from financelake.services.ingestion.sources.yahoo import YAHOO_INTERVALS, YahooClient
+from tests.fixtures.yahoo import CRUMB, RECORDED, RecordedYahoo
 
 pytestmark = pytest.mark.unit
 
-RECORDED = Path(__file__).parents[1] / "data" / "sources" / "yahoo"
-CRUMB = "rec0rdedCrumb"
 S = 1_000_000_000
-
-
-class RecordedYahoo(requests.adapters.BaseAdapter):
-    """A transport answering Yahoo's URLs from recorded bodies; it logs what was asked."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: float | tuple[float | None, float | None] | None = None,
-        verify: bool | str = True,
-        cert: str | tuple[str, str] | None = None,
-        proxies: dict[str, str] | None = None,
-    ) -> requests.Response:
-        url = urllib.parse.urlsplit(request.url or "")
-        params = dict(urllib.parse.parse_qsl(url.query))
-        self.requests.append((url.hostname or "", url.path, params))
-        if url.hostname in ("fc.yahoo.com", "guce.yahoo.com", "consent.yahoo.com"):
-            return self._reply(request, 404, b"<html>not here</html>", "text/html")
-        if url.path == "/v1/test/getcrumb":
-            return self._reply(request, 200, CRUMB.encode(), "text/plain")
-        if url.path.startswith("/v10/finance/quoteSummary/"):
-            return self._file(request, 404, "quote_summary_not_found.json")
-        if url.path.startswith("/v8/finance/chart/"):
-            symbol = url.path.rsplit("/", 1)[1]
-            if symbol == "DOWN":
-                raise requests.ConnectionError("connection refused (recorded outage)")
-            if symbol == "BUSY":
-                return self._reply(request, 429, b"Too Many Requests", "text/plain")
-            path = RECORDED / f"chart_{symbol}_{params.get('interval', '')}.json"
-            if path.exists():
-                return self._file(request, 200, path.name)
-            return self._file(request, 404, "chart_not_found.json")
-        return self._reply(request, 404, b"", "text/plain")
-
-    def close(self) -> None:
-        pass
-
-    def _file(self, request: requests.PreparedRequest, status: int, name: str) -> requests.Response:
-        return self._reply(request, status, (RECORDED / name).read_bytes(), "application/json")
-
-    @staticmethod
-    def _reply(
-        request: requests.PreparedRequest, status: int, body: bytes, content_type: str
-    ) -> requests.Response:
-        response = requests.Response()
-        response.status_code = status
-        response._content = body
-        response.headers["Content-Type"] = content_type
-        response.encoding = "utf-8"
-        response.url = request.url or ""
-        response.request = request
-        return response
-
-    def charts(self) -> list[Mapping[str, str]]:
-        return [p for _, path, p in self.requests if path.startswith("/v8/finance/chart/")]
 
 
 @pytest.fixture(scope="module", autouse=True)
