@@ -16,7 +16,8 @@ export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 # The strict editable install links each file; it is redone when the set of files changes.
 PKG_FILES_HASH := $(shell find services stream gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
 
-.PHONY: help up down status test lint gen check-gen python-env node-env tools kafka-jars clean
+.PHONY: help up down status test lint gen check-gen python-env node-env tools kafka-jars clean \
+	bench-ingest
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -66,6 +67,10 @@ status: python-env  ## Show what is running and healthy
 
 test: python-env node-env tools kafka-jars lint  ## Lint, then the whole suite on a real broker
 	$(BIN)/pytest
+
+# ---- benchmarks (BENCHMARKS.md) ----------------------------------------------------------
+bench-ingest: python-env kafka-jars  ## Ingestion throughput and latency on a private broker
+	$(BIN)/python tests/bench/ingest.py
 
 # ---- contracts and code generation ----------------------------------------------------
 gen: python-env node-env  ## Regenerate gen/ from proto/

@@ -65,7 +65,10 @@ class IngestionSettings(BaseModel):
         ge=1024 * 1024,
         description="Bytes awaiting Kafka acknowledgement before callers get RESOURCE_EXHAUSTED",
     )
-    linger_ms: int = Field(default=5, ge=0, description="Producer batching delay")
+    # 0: aiokafka keeps one produce request in flight per broker, so under load batches
+    # fill while the previous request is out; a linger only delays a lone caller
+    # (bench-ingest: p50 of one batch 8.8 ms at 5 ms linger, 1.9 ms at 0; same throughput).
+    linger_ms: int = Field(default=0, ge=0, description="Producer batching delay")
     csv_import_dir: Path | None = Field(
         default=None,
         description="Folder whose CSV files ImportHistory may read by path; unset: bytes only",

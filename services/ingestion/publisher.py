@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -48,6 +49,23 @@ def written_ranges(acknowledged: Sequence[RecordMetadata]) -> list[WrittenRange]
         low, high = bounds.get(key, (record.offset, record.offset))
         bounds[key] = (min(low, record.offset), max(high, record.offset))
     return [WrittenRange(t, p, low, high) for (t, p), (low, high) in sorted(bounds.items())]
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    """The `AIOKafkaProducer` keyword arguments ingestion publishes with (public so that the
+    ingest benchmark measures a bare producer with exactly the same settings)."""
+    ingestion = settings.ingestion
+    return {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": "financelake-ingestion",
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": ingestion.linger_ms,
+        # A TickBatch of 1,000 trades is ~28-50 KiB: batch many per request.
+        "max_batch_size": ingestion.max_request_bytes,
+        "max_request_size": ingestion.max_request_bytes,
+        "request_timeout_ms": int(ingestion.publish_timeout_s * 1000),
+    }
 
 
 class _ByteBudget:
@@ -93,18 +111,7 @@ class KafkaPublisher:
                 await self._health.set_not_serving(self._service)
 
     def _new_producer(self) -> AIOKafkaProducer:
-        ingestion = self._settings.ingestion
-        return AIOKafkaProducer(
-            bootstrap_servers=self._settings.bootstrap_servers,
-            client_id="financelake-ingestion",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=ingestion.linger_ms,
-            # A TickBatch of 1,000 trades is ~28 KiB: batch many per request.
-            max_batch_size=ingestion.max_request_bytes,
-            max_request_size=ingestion.max_request_bytes,
-            request_timeout_ms=int(ingestion.publish_timeout_s * 1000),
-        )
+        return AIOKafkaProducer(**producer_config(self._settings))
 
     async def start(self) -> None:
         """Begin connecting in the background; SERVING once Kafka answers."""

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench-<name>` runs `tests/bench/<name>.py` (see BENCHMARKS.md)."""
