@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from financelake.services.server.errors import ErrorMappingInterceptor
 from financelake.services.server.health import ServerHealth
-from financelake.services.server.validation import ValidationInterceptor
+from financelake.services.server.validation import FastPath, ValidationInterceptor
 from financelake.services.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -45,12 +45,15 @@ def build_server(
     *registrations: ServiceRegistration,
     health: ServerHealth,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    fast_validation: Mapping[str, FastPath] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Build a server on `settings.servers.host:port` (0 picks a free port), not started.
 
     It hosts `registrations`, the grpc.health.v1 service reporting through `health`, and
     server reflection for all of them. Error mapping runs outermost, then validation,
-    then any extra `interceptors`. Returns the server and the port actually bound.
+    then any extra `interceptors`; `fast_validation` maps request types to columnar fast
+    paths of their rules (see `ValidationInterceptor`). Returns the server and the port
+    actually bound.
     """
     names = [registration.name for registration in registrations]
     if len(set(names)) != len(names):
@@ -63,7 +66,11 @@ def build_server(
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor(), ValidationInterceptor(), *interceptors],
+        interceptors=[
+            ErrorMappingInterceptor(),
+            ValidationInterceptor(fast_paths=fast_validation),
+            *interceptors,
+        ],
         options=options,
     )
     for registration in registrations:

@@ -1,0 +1,140 @@
+"""The columnar fast path never accepts what protovalidate refuses, and accepts real batches.
+
+It may only make validation cheaper: whatever it accepts must be valid by the contract's
+rules, and if the rules change it must be revisited (the pinned rule set below).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import protovalidate
+import pytest
+
+from financelake.gen.common.v1 import tick_pb2
+from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
+from financelake.services.ingestion.fast_validation import (
+    tick_batch_is_valid,
+    tick_request_is_valid,
+)
+
+pytestmark = pytest.mark.unit
+
+# The rules fast_validation.py implements. If this fails, a rule of tick.proto or of the
+# tick requests changed: make fast_validation.py prove the new rule set, then update this.
+PINNED_RULES = [
+    'financelake.common.v1.TickBatch: [buf.validate.message] { cel { id: "tick_batch.columns_same_length" message: "event_time_unix_nanos, prices, sizes and trade_ids must have the same number of rows" expression: "this.prices.size() == this.event_time_unix_nanos.size() && this.sizes.size() == this.event_time_unix_nanos.size() && this.trade_ids.size() == this.event_time_unix_nanos.size()" } cel { id: "tick_batch.exchanges_length" message: "exchanges must be empty or have one entry per row" expression: "this.exchanges.size() == 0 || this.exchanges.size() == this.event_time_unix_nanos.size()" } }',  # noqa: E501
+    'financelake.common.v1.TickBatch.symbol: [buf.validate.field] { string { pattern: "^\\\\^?[A-Z0-9][A-Z0-9.=\\\\-]{0,19}$" } }',  # noqa: E501
+    "financelake.common.v1.TickBatch.event_time_unix_nanos: [buf.validate.field] { repeated { min_items: 1 max_items: 10000 items { int64 { gt: 0 } } } }",  # noqa: E501
+    "financelake.common.v1.TickBatch.prices: [buf.validate.field] { repeated { max_items: 10000 items { double { gt: 0 finite: true } } } }",  # noqa: E501
+    "financelake.common.v1.TickBatch.sizes: [buf.validate.field] { repeated { max_items: 10000 items { double { gte: 0 finite: true } } } }",  # noqa: E501
+    "financelake.common.v1.TickBatch.exchanges: [buf.validate.field] { repeated { max_items: 10000 items { string { max_len: 16 } } } }",  # noqa: E501
+    "financelake.common.v1.TickBatch.trade_ids: [buf.validate.field] { repeated { max_items: 10000 unique: true items { string { min_len: 1 max_len: 64 } } } }",  # noqa: E501
+    "financelake.ingestion.v1.PublishTicksRequest.batches: [buf.validate.field] { repeated { min_items: 1 max_items: 100 } }",  # noqa: E501
+    "financelake.ingestion.v1.IngestTicksRequest.batches: [buf.validate.field] { repeated { min_items: 1 max_items: 100 } }",  # noqa: E501
+]
+
+
+def _rules(descriptor: Any) -> list[str]:
+    lines = []
+    options = " ".join(str(descriptor.GetOptions()).split())
+    if options:
+        lines.append(f"{descriptor.full_name}: {options}")
+    for field in descriptor.fields:
+        lines.append(f"{field.full_name}: {' '.join(str(field.GetOptions()).split())}")
+    return lines
+
+
+def test_the_rule_set_is_the_one_the_fast_path_implements() -> None:
+    current = [
+        line
+        for message in (tick_pb2.TickBatch, pb.PublishTicksRequest, pb.IngestTicksRequest)
+        for line in _rules(message.DESCRIPTOR)
+    ]
+    assert current == PINNED_RULES
+
+
+def _valid_batch(rng: random.Random, rows: int) -> tick_pb2.TickBatch:
+    symbol = rng.choice(["AAPL", "BRK.B", "BTC-USD", "EURUSD=X", "^GSPC", "A", "Z" * 20])
+    return tick_pb2.TickBatch(
+        symbol=symbol,
+        event_time_unix_nanos=[1_700_000_000_000_000_000 + i * 1_000 for i in range(rows)],
+        prices=[rng.uniform(0.01, 5_000.0) for _ in range(rows)],
+        sizes=[float(rng.choice([0, 1, 100, 250])) for _ in range(rows)],
+        exchanges=[rng.choice(["XNAS", "XNYS", "", "ÉCHANGE-ÜNICODE!"]) for _ in range(rows)]
+        if rng.random() < 0.7
+        else [],
+        trade_ids=[f"{symbol}-{i}-{'é' * rng.randrange(3)}" for i in range(rows)],
+    )
+
+
+def _mutate(batch: tick_pb2.TickBatch, rng: random.Random) -> None:
+    rows = len(batch.prices)
+    row = rng.randrange(rows)
+    mutation = rng.randrange(20)
+    if mutation == 0:
+        batch.prices[row] = rng.choice([0.0, -0.0, -1.0, math.nan, math.inf, -math.inf])
+    elif mutation == 1:
+        batch.sizes[row] = rng.choice([-0.0, -1e-300, math.nan, math.inf])
+    elif mutation == 2:
+        batch.event_time_unix_nanos[row] = rng.choice([0, -1, -(2**63), 2**63 - 1, 1])
+    elif mutation == 3:
+        batch.symbol = rng.choice(["", "aapl", "AAPL\n", "A B", "-AAPL", "A" * 21, "ÄAPL", "^"])
+    elif mutation == 4:
+        exchanges = ["XNAS"] * rows
+        exchanges[row] = rng.choice(["X" * 17, "Ü" * 16, "Ü" * 17, "X\x00Y", ""])
+        del batch.exchanges[:]
+        batch.exchanges.extend(exchanges)
+    elif mutation == 5:
+        batch.trade_ids[row] = rng.choice(["", "x" * 65, "é" * 64, "é" * 65, "a\x00b"])
+    elif mutation == 6:
+        batch.trade_ids[row] = batch.trade_ids[(row + 1) % rows]
+    elif mutation == 7:
+        column = rng.randrange(3)
+        if column == 0:
+            batch.prices.append(1.0)
+        elif column == 1:
+            batch.sizes.append(1.0)
+        else:
+            batch.event_time_unix_nanos.append(1)
+    elif mutation == 8:
+        batch.trade_ids.append("extra")
+    elif mutation == 9:
+        del batch.exchanges[:]
+        batch.exchanges.append("XNAS")
+    # Other draws leave the batch valid.
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_whatever_the_fast_path_accepts_protovalidate_accepts(seed: int) -> None:
+    rng = random.Random(seed)
+    validator = protovalidate.Validator()
+    accepted = refused_by_both = 0
+    for _ in range(150):
+        batch = _valid_batch(rng, rng.choice([1, 2, 7, 100]))
+        for _ in range(rng.randrange(3)):
+            _mutate(batch, rng)
+        fast = tick_batch_is_valid(batch)
+        valid = not validator.collect_violations(batch)
+        assert not (fast and not valid), batch
+        accepted += fast
+        refused_by_both += not fast and not valid
+    assert accepted > 30, "the fast path accepts too little to be worth it"
+    assert refused_by_both > 30, "the mutations do not exercise the rules"
+
+
+def test_real_batches_take_the_fast_path() -> None:
+    rng = random.Random(7)
+    for rows in (1, 1_000, 10_000):
+        assert tick_batch_is_valid(_valid_batch(rng, rows))
+    assert not tick_batch_is_valid(_valid_batch(rng, 10_001))
+
+
+@pytest.mark.parametrize(("count", "valid"), [(0, False), (1, True), (100, True), (101, False)])
+def test_request_batch_count_limits(count: int, valid: bool) -> None:
+    rng = random.Random(count)
+    request = pb.PublishTicksRequest(batches=[_valid_batch(rng, 2) for _ in range(count)])
+    assert tick_request_is_valid(request) is valid
+    assert (not protovalidate.Validator().collect_violations(request)) is valid
