@@ -11,7 +11,6 @@ import pytest
 import requests
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import SecretStr
-from yfinance.data import YfData
 
 from financelake.gen.common.v1 import bar_pb2, tick_pb2
 from financelake.gen.ingestion.v1 import import_pb2
@@ -28,7 +27,7 @@ from financelake.services.settings import Settings
 from tests.fixtures.alphavantage import KEY
 from tests.fixtures.grpc import RunningServer, StartServer, stub_for
 from tests.fixtures.ingestion import read_topic, wait_serving
-from tests.fixtures.yahoo import RecordedYahoo
+from tests.fixtures.yahoo import RecordedYahoo, forget_yahoo_session
 
 pytestmark = pytest.mark.integration
 
@@ -208,7 +207,7 @@ def recorded_yahoo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The server's Yahoo client talks to recorded Yahoo answers instead of the internet."""
     session = requests.Session()
     session.mount("https://", RecordedYahoo())
-    YfData.cache_get.cache_clear()  # yfinance memoises chart answers per process
+    forget_yahoo_session()
 
     def recorded_client(**options: object) -> YahooClient:
         return YahooClient(session=session, timeout_s=5, cache_dir=tmp_path / "yfinance")

@@ -26,7 +26,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from financelake.gen.inference import grpc_predict_v2_pb2 as oip
 from financelake.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
-from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as ingestion_pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as ingestion_grpc
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as marketdata_pb
@@ -51,16 +50,6 @@ REFLECTION = "grpc.reflection.v1alpha.ServerReflection"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 DEADLINE_S = 5.0
-
-
-async def _import_history(channel: grpc.aio.Channel) -> None:
-    request = ingestion_pb.ImportHistoryRequest(
-        source=import_pb2.IMPORT_SOURCE_SYNTHETIC, symbols=["AAPL"]
-    )
-    async for _ in stub_for(ingestion_grpc.IngestionServiceStub, channel).ImportHistory(
-        request, timeout=DEADLINE_S
-    ):
-        pass
 
 
 async def _watch_alerts(channel: grpc.aio.Channel) -> None:
@@ -88,7 +77,7 @@ CASES = [
         build_ingestion,
         # No Kafka in these tests: IngestionService waits for it.
         {"financelake.ingestion.v1.IngestionService": NOT_SERVING},
-        (("financelake.ingestion.v1.IngestionService/ImportHistory", _import_history),),
+        (),  # every RPC is served
     ),
     ServerCase(
         "marketdata",

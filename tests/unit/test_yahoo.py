@@ -21,13 +21,12 @@ import pytest
 import requests
 import requests.adapters
 import yfinance as yf
-from yfinance.data import YfData
 
 from financelake.services.errors import InvalidInput
 from financelake.services.ingestion.records import BarSource, Interval
 from financelake.services.ingestion.sources import SourceError
 from financelake.services.ingestion.sources.yahoo import YAHOO_INTERVALS, YahooClient
-from tests.fixtures.yahoo import CRUMB, RECORDED, RecordedYahoo
+from tests.fixtures.yahoo import CRUMB, RECORDED, RecordedYahoo, forget_yahoo_session
 
 pytestmark = pytest.mark.unit
 
@@ -44,8 +43,7 @@ def isolated_yfinance_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture
 def transport() -> RecordedYahoo:
     adapter = RecordedYahoo()
-    # yfinance memoises chart answers for past ranges per process; each test starts clean.
-    YfData.cache_get.cache_clear()
+    forget_yahoo_session()
     return adapter
 
 
