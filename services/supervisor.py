@@ -25,12 +25,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel, SecretStr
 from pydantic_core import to_json
 
-from financelake.services.ingestion import servicer as ingestion
-from financelake.services.marketdata import servicer as marketdata
-from financelake.services.prediction import servicer as prediction
+from financelake.gen.inference import grpc_predict_v2_pb2
+from financelake.gen.ingestion.v1 import ingestion_service_pb2
+from financelake.gen.marketdata.v1 import marketdata_service_pb2
+from financelake.gen.prediction.v1 import prediction_service_pb2
+from financelake.gen.stream.v1 import stream_service_pb2
 from financelake.services.processes import DetachedProcess, pid_alive
 from financelake.services.settings import Settings
-from financelake.services.stream import servicer as stream
 from financelake.stream.broker import DEFAULT_STOP_GRACE_S, LocalBroker
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,17 @@ logger = logging.getLogger(__name__)
 SERVERS: tuple[str, ...] = ("ingestion", "marketdata", "stream", "prediction")
 # The services each server hosts; each reports its own readiness (a model, for prediction).
 SERVICES: dict[str, tuple[str, ...]] = {
-    "ingestion": (ingestion.SERVICE_NAME,),
-    "marketdata": (marketdata.SERVICE_NAME,),
-    "stream": (stream.SERVICE_NAME,),
-    "prediction": (prediction.SERVICE_NAME, prediction.INFERENCE_SERVICE_NAME),
+    server: tuple(
+        service.full_name
+        for module in modules
+        for service in module.DESCRIPTOR.services_by_name.values()
+    )
+    for server, modules in {
+        "ingestion": (ingestion_service_pb2,),
+        "marketdata": (marketdata_service_pb2,),
+        "stream": (stream_service_pb2,),
+        "prediction": (prediction_service_pb2, grpc_predict_v2_pb2),
+    }.items()
 }
 DEMO_FEED = "demo-feed"
 DEMO_FEED_MODULE = "financelake.services.ingestion.demo"

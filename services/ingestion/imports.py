@@ -15,11 +15,8 @@ from pathlib import Path
 from financelake.services.errors import FailedPrecondition, FieldViolation, InvalidInput
 from financelake.services.ingestion.records import Bars, Interval, Trades
 from financelake.services.ingestion.sources import RowProblem
-from financelake.services.ingestion.sources.alphavantage import AlphaVantageClient
-from financelake.services.ingestion.sources.csv_bars import read_csv_bars
 from financelake.services.ingestion.sources.synthetic import simulate_bars, simulate_trades
 from financelake.services.ingestion.sources.synthetic_model import SyntheticOptions
-from financelake.services.ingestion.sources.yahoo import YahooClient
 from financelake.services.settings import Settings
 
 
@@ -116,6 +113,8 @@ def import_chunks(request: ImportRequest, settings: Settings) -> Iterator[Chunk]
         )
         yield from (Chunk(b.symbol, b, len(b)) for b in bars)
     elif request.source is ImportSource.CSV:
+        from financelake.services.ingestion.sources.csv_bars import read_csv_bars
+
         assert request.csv is not None
         assert request.interval is not None
         read = read_csv_bars(
@@ -142,6 +141,10 @@ def import_chunks(request: ImportRequest, settings: Settings) -> Iterator[Chunk]
 
 
 def _remote_chunks(request: ImportRequest, settings: Settings) -> Iterator[Chunk]:
+    # Imported on use: yfinance and pandas take a second to import, needed by few.
+    from financelake.services.ingestion.sources.alphavantage import AlphaVantageClient
+    from financelake.services.ingestion.sources.yahoo import YahooClient
+
     start = _datetime(_required_start(request))
     end = _datetime(request.end_ns)
     assert request.interval is not None

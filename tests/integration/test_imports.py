@@ -16,10 +16,10 @@ from financelake.gen.common.v1 import bar_pb2, tick_pb2
 from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
-from financelake.services.ingestion import imports
 from financelake.services.ingestion.convert import bar_messages
 from financelake.services.ingestion.records import Interval
 from financelake.services.ingestion.server import build_server
+from financelake.services.ingestion.sources import yahoo
 from financelake.services.ingestion.sources.synthetic import simulate_bars
 from financelake.services.ingestion.sources.synthetic_model import SyntheticOptions
 from financelake.services.ingestion.sources.yahoo import YahooClient
@@ -212,7 +212,7 @@ def recorded_yahoo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def recorded_client(**options: object) -> YahooClient:
         return YahooClient(session=session, timeout_s=5, cache_dir=tmp_path / "yfinance")
 
-    monkeypatch.setattr(imports, "YahooClient", recorded_client)
+    monkeypatch.setattr(yahoo, "YahooClient", recorded_client)
 
 
 @pytest.mark.usefixtures("recorded_yahoo")

@@ -14,13 +14,15 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import exchange_calendars
 import numpy as np
-import pandas as pd
 
 from financelake.services import errors
 from financelake.services.ingestion.records import Float64s, Int64s
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CALENDAR_FIRST_DAY = "2000-01-01"
 """First day simulated; never change it (session positions seed the random streams)."""
@@ -111,6 +113,10 @@ class TradingCalendar:
 @functools.lru_cache(maxsize=16)
 def trading_calendar(name: str) -> TradingCalendar:
     """The sessions of `name` (`24x7` or an exchange MIC such as XNYS), loaded once."""
+    # Imported on first use: with pandas it costs a second, which every `financelake`
+    # command would otherwise pay.
+    import exchange_calendars
+
     try:
         with warnings.catch_warnings():
             # exchange_calendars 4.13 reads tz-aware Series.values, deprecated in pandas 3.1;
