@@ -30,6 +30,8 @@ class TopicSettings(BaseModel):
     ticks: str = "financelake.ticks.v1"
     bars: str = "financelake.bars.v1"
     alerts: str = "financelake.alerts.v1"
+    actions: str = "financelake.actions.v1"
+    """Dividends and splits reported by imports."""
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 

@@ -35,7 +35,8 @@ class TopicState:
 
 def topic_names(settings: Settings) -> list[str]:
     """The product topics, in pipeline order."""
-    return [settings.topics.ticks, settings.topics.bars, settings.topics.alerts]
+    topics = settings.topics
+    return [topics.ticks, topics.bars, topics.alerts, topics.actions]
 
 
 def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> list[TopicState]:

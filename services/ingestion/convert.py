@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from financelake.gen.common.v1 import bar_pb2, tick_pb2
+from financelake.gen.common.v1.corporate_action_pb2 import CorporateAction
 from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.services.errors import FieldViolation, InvalidInput
@@ -20,6 +21,7 @@ from financelake.services.ingestion.records import (
     Trades,
 )
 from financelake.services.ingestion.sources import RowProblem
+from financelake.services.ingestion.sources.corporate_actions import CorporateActions
 from financelake.services.ingestion.sources.synthetic_model import SyntheticOptions
 
 INTERVALS: dict[bar_pb2.Interval, Interval] = {
@@ -97,6 +99,25 @@ def bar_messages(bars: Bars) -> list[bar_pb2.Bar]:
             bars.volume.tolist(),
             bars.vwap.tolist(),
             bars.trade_count.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def corporate_actions(actions: CorporateActions, source: BarSource) -> list[CorporateAction]:
+    """Each dividend or split as the actions topic's payload."""
+    return [
+        CorporateAction(
+            symbol=actions.symbol,
+            ex_date=timestamp(time_ns),
+            dividend=dividend,
+            split_ratio=ratio,
+            source=_SOURCE_PROTOS[source],
+        )
+        for time_ns, dividend, ratio in zip(
+            actions.time_ns.tolist(),
+            actions.dividend.tolist(),
+            actions.split_ratio.tolist(),
             strict=True,
         )
     ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from financelake.services.errors import FailedPrecondition, FieldViolation, InvalidInput
 from financelake.services.ingestion.records import Bars, Interval, Trades
 from financelake.services.ingestion.sources import RowProblem
+from financelake.services.ingestion.sources.corporate_actions import CorporateActions
 from financelake.services.ingestion.sources.synthetic import simulate_bars, simulate_trades
 from financelake.services.ingestion.sources.synthetic_model import SyntheticOptions
 from financelake.services.settings import Settings
@@ -62,8 +63,8 @@ class Chunk:
     data: Bars | Trades | None
     rows_fetched: int
     problems: tuple[RowProblem, ...] = ()
-    note: str = ""
-    """E.g. corporate actions the source reported alongside the bars."""
+    actions: CorporateActions | None = None
+    """Dividends and splits the source reported beside the bars."""
 
 
 def _required_start(request: ImportRequest) -> int:
@@ -159,16 +160,10 @@ def _remote_chunks(request: ImportRequest, settings: Settings) -> Iterator[Chunk
         history = client.history(
             symbol, interval=request.interval, start=start, end=end, adjusted=request.adjusted
         )
-        actions = history.actions
-        dividends = int((actions.dividend > 0).sum())
-        splits = int((actions.split_ratio != 1.0).sum())
-        note = (
-            f"{symbol}: {dividends} dividend(s), {splits} split(s)" if dividends or splits else ""
-        )
         yield Chunk(
             symbol,
             history.bars,
             len(history.bars) + len(history.problems),
             tuple(history.problems),
-            note,
+            history.actions,
         )

@@ -4,8 +4,9 @@ Requests arrive validated against the contract (the validation interceptor); her
 the clock check, go to Kafka as one record per batch (key = symbol, value = the batch's
 protobuf bytes, re-encoded by upb without per-trade Python objects), and are answered once
 Kafka acknowledged them. ImportHistory pulls chunks from a source (synthetic, csv, yahoo,
-alphavantage) and publishes bars to the bars topic (one record per bar) and simulated trades
-to the ticks topic, reporting progress as it goes.
+alphavantage) and publishes bars to the bars topic (one record per bar), simulated trades to
+the ticks topic and the dividends and splits a source reports to the actions topic,
+reporting progress as it goes.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from financelake.services.ingestion import convert
 from financelake.services.ingestion.checks import future_trade_violations
 from financelake.services.ingestion.imports import import_chunks
 from financelake.services.ingestion.publisher import KafkaPublisher, WrittenRange
-from financelake.services.ingestion.records import Bars, Trades
+from financelake.services.ingestion.records import Bars, BarSource, Trades
 from financelake.services.ingestion.sources import SourceError
+from financelake.services.ingestion.sources.corporate_actions import CorporateActions
 from financelake.services.settings import Settings
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["IngestionService"].full_name
@@ -149,7 +151,6 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         chunk; a failing source ends the stream with state FAILED and its reason."""
         chunks = import_chunks(convert.import_request(request), self._settings)
         progress = pb.ImportHistoryResponse(state=import_pb2.IMPORT_STATE_RUNNING)
-        notes: list[str] = []
         yield progress
         try:
             # Sources block (HTTP, rate limits, files): each chunk is pulled in a thread.
@@ -158,9 +159,12 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
                 progress.rows_fetched += chunk.rows_fetched
                 if chunk.data is not None:
                     progress.rows_published += await self._publish_chunk(chunk.data, context)
+                    if chunk.actions is not None and len(chunk.actions):
+                        progress.actions_published += await self._publish_actions(
+                            chunk.actions, chunk.data, context
+                        )
                 del progress.row_errors[:]
                 progress.row_errors.extend(convert.row_errors(chunk.problems))
-                notes += [chunk.note] if chunk.note else []
                 yield progress
         except SourceError as exc:
             yield pb.ImportHistoryResponse(
@@ -168,6 +172,7 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
                 current_symbol=progress.current_symbol,
                 rows_fetched=progress.rows_fetched,
                 rows_published=progress.rows_published,
+                actions_published=progress.actions_published,
                 message=str(exc),
             )
             return
@@ -175,8 +180,22 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
             state=import_pb2.IMPORT_STATE_DONE,
             rows_fetched=progress.rows_fetched,
             rows_published=progress.rows_published,
-            message="; ".join(notes),
+            actions_published=progress.actions_published,
         )
+
+    async def _publish_actions(
+        self, actions: CorporateActions, bars: Bars | Trades, context: grpc.aio.ServicerContext
+    ) -> int:
+        """Publish a source's dividends and splits; how many."""
+        source = bars.source if isinstance(bars, Bars) else BarSource.TRADES
+        records = [
+            (actions.symbol.encode(), message.SerializeToString())
+            for message in convert.corporate_actions(actions, source)
+        ]
+        await self._publisher.publish(
+            self._settings.topics.actions, records, self._timeout(context)
+        )
+        return len(records)
 
     async def _publish_chunk(self, data: Bars | Trades, context: grpc.aio.ServicerContext) -> int:
         """Publish one chunk (a TickBatch, or a record per bar); the rows published."""

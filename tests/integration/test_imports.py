@@ -12,7 +12,7 @@ import requests
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import SecretStr
 
-from financelake.gen.common.v1 import bar_pb2, tick_pb2
+from financelake.gen.common.v1 import bar_pb2, corporate_action_pb2, tick_pb2
 from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
@@ -217,7 +217,7 @@ def recorded_yahoo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("recorded_yahoo")
 async def test_yahoo_daily_bars_and_their_dividend_are_imported(
-    ingestion: RunningServer, kafka_bootstrap: str, bars_topic: str
+    ingestion: RunningServer, kafka_bootstrap: str, bars_topic: str, actions_topic: str
 ) -> None:
     request = pb.ImportHistoryRequest(
         source=import_pb2.IMPORT_SOURCE_YAHOO,
@@ -232,7 +232,12 @@ async def test_yahoo_daily_bars_and_their_dividend_are_imported(
     done = updates[-1]
     assert done.state == import_pb2.IMPORT_STATE_DONE, done.message
     assert done.rows_published == 4
-    assert "1 dividend(s)" in done.message
+    assert done.actions_published == 1
     bars = [bar_pb2.Bar.FromString(v) for *_, v in read_topic(kafka_bootstrap, bars_topic, 4)]
     assert sorted(round(b.close, 2) for b in bars) == [187.15, 188.08, 188.85, 189.17]
     assert all(b.adjusted and b.source == bar_pb2.BAR_SOURCE_YAHOO for b in bars)
+    (record,) = read_topic(kafka_bootstrap, actions_topic, 1)
+    dividend = corporate_action_pb2.CorporateAction.FromString(record[3])
+    assert (dividend.symbol, dividend.dividend, dividend.split_ratio) == ("AAPL", 0.24, 1.0)
+    assert dividend.ex_date.ToDatetime(tzinfo=UTC) == datetime(2024, 2, 9, tzinfo=UTC)
+    assert dividend.source == bar_pb2.BAR_SOURCE_YAHOO

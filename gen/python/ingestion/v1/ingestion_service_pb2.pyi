@@ -83,17 +83,19 @@ class ImportHistoryRequest(_message.Message):
     def __init__(self, source: _Optional[_Union[_import_pb2.ImportSource, str]] = ..., symbols: _Optional[_Iterable[str]] = ..., interval: _Optional[_Union[_bar_pb2.Interval, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., adjusted: _Optional[bool] = ..., csv: _Optional[_Union[_import_pb2.CsvOptions, _Mapping]] = ..., synthetic: _Optional[_Union[_import_pb2.SyntheticOptions, _Mapping]] = ...) -> None: ...
 
 class ImportHistoryResponse(_message.Message):
-    __slots__ = ("state", "current_symbol", "rows_fetched", "rows_published", "message", "row_errors")
+    __slots__ = ("state", "current_symbol", "rows_fetched", "rows_published", "message", "row_errors", "actions_published")
     STATE_FIELD_NUMBER: _ClassVar[int]
     CURRENT_SYMBOL_FIELD_NUMBER: _ClassVar[int]
     ROWS_FETCHED_FIELD_NUMBER: _ClassVar[int]
     ROWS_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ROW_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     state: _import_pb2.ImportState
     current_symbol: str
     rows_fetched: int
     rows_published: int
     message: str
     row_errors: _containers.RepeatedCompositeFieldContainer[_import_pb2.RowError]
-    def __init__(self, state: _Optional[_Union[_import_pb2.ImportState, str]] = ..., current_symbol: _Optional[str] = ..., rows_fetched: _Optional[int] = ..., rows_published: _Optional[int] = ..., message: _Optional[str] = ..., row_errors: _Optional[_Iterable[_Union[_import_pb2.RowError, _Mapping]]] = ...) -> None: ...
+    actions_published: int
+    def __init__(self, state: _Optional[_Union[_import_pb2.ImportState, str]] = ..., current_symbol: _Optional[str] = ..., rows_fetched: _Optional[int] = ..., rows_published: _Optional[int] = ..., message: _Optional[str] = ..., row_errors: _Optional[_Iterable[_Union[_import_pb2.RowError, _Mapping]]] = ..., actions_published: _Optional[int] = ...) -> None: ...

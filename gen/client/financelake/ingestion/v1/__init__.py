@@ -307,6 +307,11 @@ class ImportHistoryResponse(betterproto2.Message):
     Rows the source gave that were refused, each with its line and reason (csv).
     """
 
+    actions_published: "int" = betterproto2.field(7, betterproto2.TYPE_INT64)
+    """
+    Dividends and splits published to the corporate actions topic so far.
+    """
+
 
 default_message_pool.register_message(
     "financelake.ingestion.v1", "ImportHistoryResponse", ImportHistoryResponse
