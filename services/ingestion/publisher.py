@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,14 +41,21 @@ class WrittenRange:
     last_offset: int
 
 
+def merge_ranges(ranges: Iterable[WrittenRange]) -> list[WrittenRange]:
+    """One range per partition covering all of `ranges`, ordered by topic and partition."""
+    bounds: dict[tuple[str, int], tuple[int, int]] = {}
+    for r in ranges:
+        key = (r.topic, r.partition)
+        low, high = bounds.get(key, (r.first_offset, r.last_offset))
+        bounds[key] = (min(low, r.first_offset), max(high, r.last_offset))
+    return [WrittenRange(t, p, low, high) for (t, p), (low, high) in sorted(bounds.items())]
+
+
 def written_ranges(acknowledged: Sequence[RecordMetadata]) -> list[WrittenRange]:
     """Collapse per-record acknowledgements into one range per partition."""
-    bounds: dict[tuple[str, int], tuple[int, int]] = {}
-    for record in acknowledged:
-        key = (record.topic, record.partition)
-        low, high = bounds.get(key, (record.offset, record.offset))
-        bounds[key] = (min(low, record.offset), max(high, record.offset))
-    return [WrittenRange(t, p, low, high) for (t, p), (low, high) in sorted(bounds.items())]
+    return merge_ranges(
+        WrittenRange(r.topic, r.partition, r.offset, r.offset) for r in acknowledged
+    )
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:

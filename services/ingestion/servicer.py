@@ -26,7 +26,7 @@ from financelake.services.errors import InvalidInput
 from financelake.services.ingestion import convert
 from financelake.services.ingestion.checks import future_trade_violations
 from financelake.services.ingestion.imports import import_chunks
-from financelake.services.ingestion.publisher import KafkaPublisher, WrittenRange
+from financelake.services.ingestion.publisher import KafkaPublisher, WrittenRange, merge_ranges
 from financelake.services.ingestion.records import Bars, BarSource, Trades
 from financelake.services.ingestion.sources import SourceError
 from financelake.services.ingestion.sources.corporate_actions import CorporateActions
@@ -51,21 +51,6 @@ def _offsets(ranges: Sequence[WrittenRange]) -> list[pb.OffsetRange]:
         )
         for r in ranges
     ]
-
-
-def _merge(ranges: Sequence[WrittenRange]) -> list[WrittenRange]:
-    merged: dict[tuple[str, int], WrittenRange] = {}
-    for r in ranges:
-        seen = merged.get((r.topic, r.partition))
-        if seen is not None:
-            r = WrittenRange(
-                r.topic,
-                r.partition,
-                min(seen.first_offset, r.first_offset),
-                max(seen.last_offset, r.last_offset),
-            )
-        merged[(r.topic, r.partition)] = r
-    return [merged[key] for key in sorted(merged)]
 
 
 class IngestionServicer(pb_grpc.IngestionServiceServicer):
@@ -141,7 +126,9 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
             # On an error, what was handed to Kafka settles before the caller hears of it.
             await asyncio.gather(*in_flight, return_exceptions=True)
         return pb.IngestTicksResponse(
-            accepted_trades=trades, accepted_batches=batches, offsets=_offsets(_merge(written))
+            accepted_trades=trades,
+            accepted_batches=batches,
+            offsets=_offsets(merge_ranges(written)),
         )
 
     async def ImportHistory(
