@@ -1,0 +1,227 @@
+"""Exactly-once batch appends from Kafka into Iceberg, with the offsets in the snapshot summary.
+
+`LakeWriter` is the plain class the stream's agents feed (STYLE.md rule 12): the caller
+accumulates rows by size or time, and each `append` is ONE Iceberg commit (DESIGN.md
+"Hot paths": no file per record).
+
+The exactly-once contract (DESIGN.md "Reliability"):
+
+* Offsets are "next offset to consume", per (topic, partition): for the rows of a call the
+  caller passes, for every partition they came from, the highest Kafka offset among them + 1.
+* Each commit stores, under the summary key `financelake.offsets.<consumer group>`, the
+  group's FULL position: the previous committed map merged with the call's offsets (max per
+  partition), so the newest snapshot carrying the key is the whole truth and partitions that
+  were quiet in a batch keep their position.
+* `committed_offsets` reads that map back from the newest ancestor of the current snapshot
+  carrying the key (other commits, such as compactions or other groups, do not carry it).
+  A worker seeks its consumer to these offsets on (re)assignment; Kafka's own group offsets are
+  only a hint, because they may lag the lake after a crash between the two commits.
+* `append` compares the call's offsets with the committed ones:
+  - every partition covered (offset <= committed): a replay, nothing is written, returns None;
+  - otherwise, when the rows carry `kafka_partition` / `kafka_offset` columns and the call
+    comes from one topic (bronze.ticks), each row is kept iff its offset is at or past its
+    partition's committed next offset: exact even for a replay that straddles a commit
+    inside one partition;
+  - otherwise, with no partition covered, all rows are written; with some covered and some
+    not, the writer cannot tell old rows from new and raises `OffsetOverlapError` rather than
+    guess. A batch that straddles the committed offset inside one partition is undetectable
+    without the row columns: the caller must not build one, which seeking the consumer to
+    `committed_offsets` on (re)assignment guarantees.
+* A concurrent writer (a zombie worker after a rebalance) cannot double-write: the commit
+  asserts the branch head it read the offsets from, so a commit racing another fails instead
+  of landing; the writer then re-reads the offsets and decides again (usually: now a replay),
+  up to `max_attempts` times before letting pyiceberg's `CommitFailedException` out. This
+  needs the table property `commit.retry.num-retries=0` (set by `ensure_tables`), because
+  pyiceberg's own retry would re-apply the stale append on top of the winner; `append`
+  refuses a table without it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import ancestors_of
+
+from financelake.stream.lake.tables import NO_LIBRARY_COMMIT_RETRY
+
+logger = logging.getLogger(__name__)
+
+Offsets = dict[tuple[str, int], int]
+"""Next offset to consume, by (topic, partition)."""
+
+OFFSETS_KEY_PREFIX = "financelake.offsets."
+PARTITION_COLUMN = "kafka_partition"
+OFFSET_COLUMN = "kafka_offset"
+
+
+class OffsetOverlapError(Exception):
+    """A batch mixes rows already in the lake with new ones, and the writer cannot split it."""
+
+
+def offsets_key(consumer_group: str) -> str:
+    """The snapshot-summary key holding a consumer group's offsets."""
+    return f"{OFFSETS_KEY_PREFIX}{consumer_group}"
+
+
+def _encode(offsets: Mapping[tuple[str, int], int]) -> str:
+    # JSON object keys must be strings: {"topic": {"partition": next_offset}}, sorted so the
+    # summary is stable for the same position.
+    nested: dict[str, dict[str, int]] = {}
+    for (topic, partition), offset in sorted(offsets.items()):
+        nested.setdefault(topic, {})[str(partition)] = offset
+    return json.dumps(nested, separators=(",", ":"))
+
+
+def _decode(text: str) -> Offsets:
+    nested: dict[str, dict[str, int]] = json.loads(text)
+    return {
+        (topic, int(partition)): int(offset)
+        for topic, partitions in nested.items()
+        for partition, offset in partitions.items()
+    }
+
+
+class LakeWriter:
+    """Appends batches to Iceberg tables, one commit per call, recording Kafka offsets.
+
+    Stateless between calls: the committed offsets live in the table, so a new writer after a
+    restart behaves exactly like the old one.
+    """
+
+    def __init__(self, max_attempts: int = 5) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._max_attempts = max_attempts
+
+    def committed_offsets(self, table: Table, consumer_group: str) -> Offsets:
+        """The group's offsets as of the table's current snapshot; empty if it never wrote.
+
+        Walks back the ancestry of the current snapshot (not the snapshot log) so that a
+        rolled-back commit's offsets are not believed.
+        """
+        key = offsets_key(consumer_group)
+        metadata = table.metadata
+        for snapshot in ancestors_of(metadata.current_snapshot(), metadata):
+            if snapshot.summary is None:
+                continue
+            text = snapshot.summary[key]
+            if text is not None:
+                return _decode(text)
+        return {}
+
+    def append(
+        self,
+        table: Table,
+        rows: pa.Table,
+        offsets: Mapping[tuple[str, int], int],
+        consumer_group: str,
+    ) -> int | None:
+        """Append `rows` in one commit unless the lake already holds them.
+
+        `offsets` are, per (topic, partition) the rows came from, the highest Kafka offset
+        among them + 1 (see the module docstring for the full contract). Returns the number
+        of rows written (possibly 0 when only the offsets advanced), or None when the whole
+        batch was already committed and nothing was written.
+        """
+        if not offsets:
+            raise ValueError("offsets must name at least one (topic, partition)")
+        unsafe = {k: table.properties.get(k) for k, v in NO_LIBRARY_COMMIT_RETRY.items()}
+        if unsafe != NO_LIBRARY_COMMIT_RETRY:
+            raise ValueError(
+                f"table {table.name()} has {unsafe}, not {NO_LIBRARY_COMMIT_RETRY}: pyiceberg's "
+                "commit retry could write a batch twice; create it with ensure_tables"
+            )
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                return self._append_once(table, rows, offsets, consumer_group)
+            except CommitFailedException:
+                if attempt == self._max_attempts:
+                    raise
+                logger.warning(
+                    "commit to %s lost a race (attempt %d of %d); re-reading offsets",
+                    table.name(),
+                    attempt,
+                    self._max_attempts,
+                )
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _append_once(
+        self,
+        table: Table,
+        rows: pa.Table,
+        offsets: Mapping[tuple[str, int], int],
+        consumer_group: str,
+    ) -> int | None:
+        # Another writer may have committed since this Table object was loaded; deciding on
+        # stale offsets would write a replay twice.
+        table.refresh()
+        committed = self.committed_offsets(table, consumer_group)
+        covered = {tp for tp, offset in offsets.items() if offset <= committed.get(tp, -1)}
+        if len(covered) == len(offsets):
+            logger.info(
+                "skipping a replayed batch of %d rows into %s: offsets %s already committed",
+                rows.num_rows,
+                table.name(),
+                dict(offsets),
+            )
+            return None
+        topics = {topic for topic, _ in offsets}
+        if self._has_offset_columns(rows) and len(topics) == 1:
+            # Row positions make the overlap exact, including a batch that straddles the
+            # committed offset within one partition.
+            (topic,) = topics
+            rows = self._drop_committed_rows(table, rows, topic, committed)
+        elif covered:
+            raise OffsetOverlapError(
+                f"batch for {table.name()} overlaps committed offsets {committed} with "
+                f"{dict(offsets)} and its rows carry no single-topic Kafka position: seek the "
+                "consumer to LakeWriter.committed_offsets and rebuild the batch"
+            )
+
+        merged = dict(committed)
+        for tp, offset in offsets.items():
+            merged[tp] = max(offset, merged.get(tp, 0))
+        table.append(rows, snapshot_properties={offsets_key(consumer_group): _encode(merged)})
+        written: int = rows.num_rows
+        return written
+
+    @staticmethod
+    def _has_offset_columns(rows: pa.Table) -> bool:
+        names = set(rows.column_names)
+        return PARTITION_COLUMN in names and OFFSET_COLUMN in names
+
+    @staticmethod
+    def _drop_committed_rows(
+        table: Table,
+        rows: pa.Table,
+        topic: str,
+        committed: Mapping[tuple[str, int], int],
+    ) -> pa.Table:
+        # Drop a row iff its partition has a committed next offset beyond the row's offset;
+        # rows of partitions never committed are all new.
+        stale = pa.repeat(False, rows.num_rows)
+        for (row_topic, partition), start in committed.items():
+            if row_topic != topic:
+                continue
+            already = pc.and_(
+                pc.equal(rows[PARTITION_COLUMN], partition),
+                pc.less(rows[OFFSET_COLUMN], start),
+            )
+            stale = pc.or_(stale, already)
+        keep = pc.invert(stale)
+        kept = rows.filter(keep)
+        if kept.num_rows != rows.num_rows:
+            logger.info(
+                "dropping %d of %d rows of %s already committed to %s",
+                rows.num_rows - kept.num_rows,
+                rows.num_rows,
+                topic,
+                table.name(),
+            )
+        return kept
