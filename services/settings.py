@@ -93,6 +93,14 @@ class SourceSettings(BaseModel):
     http_timeout_s: float = Field(default=30.0, gt=0)
 
 
+class LakeSettings(BaseModel):
+    """The Iceberg catalog. Unset: a SqlCatalog on SQLite with a file warehouse under
+    `home/lake`; otherwise pyiceberg catalog properties (e.g. type=glue, warehouse=s3://...)."""
+
+    catalog_name: str = "financelake"
+    catalog_properties: dict[str, str] = Field(default_factory=dict)
+
+
 class DemoSettings(BaseModel):
     """The synthetic demo market `financelake up` loads so the stack is never empty."""
 
@@ -133,6 +141,7 @@ class Settings(BaseSettings):
     ingestion: IngestionSettings = IngestionSettings()
     sources: SourceSettings = SourceSettings()
     demo: DemoSettings = DemoSettings()
+    lake: LakeSettings = LakeSettings()
 
     @property
     def bootstrap_servers(self) -> str:

@@ -1,24 +1,89 @@
 """The gRPC adapter of `financelake.stream.v1.StreamService`.
 
-No RPC is served yet; each answers UNIMPLEMENTED (via `errors.Unimplemented` and the
-error-mapping interceptor) until its issue lands.
+ListTables describes the lake's Iceberg tables from the catalog. The other RPCs answer
+UNIMPLEMENTED (via `errors.Unimplemented` and the error-mapping interceptor) until the
+stream worker that feeds them lands.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from collections.abc import AsyncIterator
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from pyiceberg.catalog import Catalog
 
+from financelake.gen.stream.v1 import pipeline_pb2
 from financelake.gen.stream.v1 import stream_service_pb2 as pb
 from financelake.gen.stream.v1 import stream_service_pb2_grpc as pb_grpc
-from financelake.services.errors import Unimplemented
+from financelake.services.errors import FieldViolation, InvalidInput, Unavailable, Unimplemented
+from financelake.stream.lake.describe import TableInfo, describe, table_identifiers
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["StreamService"].full_name
+DEFAULT_PAGE_SIZE = 50
+
+
+def _encode_token(identifier: str) -> str:
+    return base64.urlsafe_b64encode(identifier.encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    """The identifier a page token continues after ("" for the first page)."""
+    if not token:
+        return ""
+    try:
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            "page_token is not one this server issued",
+            violations=[FieldViolation("page_token", "not a token from a previous page")],
+        ) from exc
+
+
+def _timestamp(millis: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMilliseconds(millis)
+    return stamp
+
+
+def _table(info: TableInfo) -> pipeline_pb2.Table:
+    return pipeline_pb2.Table(
+        table=info.identifier,
+        location=info.location,
+        fields=[
+            pipeline_pb2.TableField(
+                field_id=c.field_id, name=c.name, type=c.type, required=c.required, doc=c.doc
+            )
+            for c in info.columns
+        ],
+        partition_fields=info.partition_fields,
+        total_rows=info.total_rows,
+        total_files=info.total_files,
+        total_bytes=info.total_bytes,
+        snapshots=[
+            pipeline_pb2.Snapshot(
+                snapshot_id=s.snapshot_id,
+                parent_snapshot_id=s.parent_snapshot_id,
+                commit_time=_timestamp(s.commit_time_ms),
+                operation=s.operation,
+                summary=s.summary,
+            )
+            for s in info.snapshots
+        ],
+    )
 
 
 class StreamServicer(pb_grpc.StreamServiceServicer):
     """Serves StreamService over gRPC."""
+
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self._catalog = catalog
+
+    def use_catalog(self, catalog: Catalog) -> None:
+        """Serve ListTables from `catalog` (set once the lake is open)."""
+        self._catalog = catalog
 
     async def GetPipelineStatus(
         self, request: pb.GetPipelineStatusRequest, context: grpc.aio.ServicerContext
@@ -29,8 +94,21 @@ class StreamServicer(pb_grpc.StreamServiceServicer):
     async def ListTables(
         self, request: pb.ListTablesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTablesResponse:
-        """The lake's Iceberg tables."""
-        raise Unimplemented(f"{SERVICE_NAME}/ListTables")
+        """The lake's tables (optionally one namespace), ordered by name, paged."""
+        if self._catalog is None:
+            raise Unavailable("the lake catalog is not open yet")
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        after = _decode_token(request.page_token)
+        identifiers = await asyncio.to_thread(table_identifiers, self._catalog, request.namespace)
+        remaining = [name for name in identifiers if name > after]
+        page = remaining[:size]
+        tables = await asyncio.to_thread(self._describe, page)
+        token = _encode_token(page[-1]) if len(remaining) > size else ""
+        return pb.ListTablesResponse(tables=[_table(t) for t in tables], next_page_token=token)
+
+    def _describe(self, identifiers: list[str]) -> list[TableInfo]:
+        assert self._catalog is not None
+        return [describe(self._catalog.load_table(name), name) for name in identifiers]
 
     async def ListAlerts(
         self, request: pb.ListAlertsRequest, context: grpc.aio.ServicerContext

@@ -267,11 +267,15 @@ def grpcurl() -> Path:
 
 
 @pytest.fixture
-async def server_process(request) -> AsyncIterator[ServerProcess]:
+async def server_process(request, tmp_path) -> AsyncIterator[ServerProcess]:
     name: str = request.param
     settings = Settings()
     port = _free_port(settings.servers.host)
-    env = {**os.environ, f"FINANCELAKE_SERVERS__{name.upper()}_PORT": str(port)}
+    env = {
+        **os.environ,
+        f"FINANCELAKE_SERVERS__{name.upper()}_PORT": str(port),
+        "FINANCELAKE_HOME": str(tmp_path / "home"),  # the stream server opens its lake there
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -30,7 +30,12 @@ ALL = None  # every RPC of the service is still unimplemented
 CASES: list[tuple[type, Any, str, set[str] | None]] = [
     (ingestion.IngestionServicer, ingestion_service_pb2, "IngestionService", set()),
     (marketdata.MarketDataServicer, marketdata_service_pb2, "MarketDataService", ALL),
-    (stream.StreamServicer, stream_service_pb2, "StreamService", ALL),
+    (
+        stream.StreamServicer,
+        stream_service_pb2,
+        "StreamService",
+        {"GetPipelineStatus", "ListAlerts", "WatchAlerts"},
+    ),
     (prediction.PredictionServicer, prediction_service_pb2, "PredictionService", ALL),
     (prediction.InferenceServicer, grpc_predict_v2_pb2, "GRPCInferenceService", ALL),
 ]
