@@ -1,6 +1,7 @@
 """The gRPC adapter of `financelake.stream.v1.StreamService`.
 
-ListTables describes the lake's Iceberg tables from the catalog. The other RPCs answer
+ListTables describes the lake's Iceberg tables from the catalog and ListAlerts reads
+gold.alerts. The other RPCs answer
 UNIMPLEMENTED (via `errors.Unimplemented` and the error-mapping interceptor) until the
 stream worker that feeds them lands.
 """
@@ -10,19 +11,79 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from pyiceberg.catalog import Catalog
 
+from financelake.gen.common.v1 import alert_pb2, bar_pb2
 from financelake.gen.stream.v1 import pipeline_pb2
 from financelake.gen.stream.v1 import stream_service_pb2 as pb
 from financelake.gen.stream.v1 import stream_service_pb2_grpc as pb_grpc
 from financelake.services.errors import FieldViolation, InvalidInput, Unavailable, Unimplemented
+from financelake.services.ingestion.convert import INTERVALS
+from financelake.stream.lake.alerts import AlertCursor, read_alerts
 from financelake.stream.lake.describe import TableInfo, describe, table_identifiers
+from financelake.stream.lake.tables import ALERTS
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["StreamService"].full_name
 DEFAULT_PAGE_SIZE = 50
+
+
+_KIND_NAMES = {
+    alert_pb2.ALERT_KIND_PRICE_MOVE: "price_move",
+    alert_pb2.ALERT_KIND_VOLUME_SPIKE: "volume_spike",
+    alert_pb2.ALERT_KIND_ANOMALY: "anomaly",
+}
+_KINDS = {name: kind for kind, name in _KIND_NAMES.items()}
+_SEVERITIES = {
+    "info": alert_pb2.ALERT_SEVERITY_INFO,
+    "warning": alert_pb2.ALERT_SEVERITY_WARNING,
+    "critical": alert_pb2.ALERT_SEVERITY_CRITICAL,
+}
+_INTERVALS = {interval.value: number for number, interval in INTERVALS.items()}
+
+
+def _micros(stamp: Timestamp) -> int:
+    return stamp.seconds * 1_000_000 + stamp.nanos // 1_000
+
+
+def _alert(row: dict[str, Any]) -> alert_pb2.Alert:
+    """A gold.alerts row as the contract's Alert."""
+    event, detected = Timestamp(), Timestamp()
+    event.FromDatetime(row["event_time"])
+    detected.FromDatetime(row["detected_time"])
+    return alert_pb2.Alert(
+        alert_id=row["alert_id"],
+        symbol=row["symbol"],
+        interval=_INTERVALS.get(row["interval"], bar_pb2.INTERVAL_UNSPECIFIED),
+        kind=_KINDS.get(row["kind"], alert_pb2.ALERT_KIND_UNSPECIFIED),
+        severity=_SEVERITIES.get(row["severity"], alert_pb2.ALERT_SEVERITY_UNSPECIFIED),
+        event_time=event,
+        detected_time=detected,
+        value=row["value"],
+        score=row["score"],
+        threshold=row["threshold"],
+        message=row["message"],
+    )
+
+
+def _encode_cursor(cursor: AlertCursor) -> str:
+    return _encode_token(f"{cursor.event_time_us}:{cursor.alert_id}")
+
+
+def _decode_cursor(token: str) -> AlertCursor | None:
+    text = _decode_token(token)
+    if not text:
+        return None
+    time_text, _, alert_id = text.partition(":")
+    if not time_text.lstrip("-").isdigit():
+        raise InvalidInput(
+            "page_token is not one this server issued",
+            violations=[FieldViolation("page_token", "not a token from a previous page")],
+        )
+    return AlertCursor(int(time_text), alert_id)
 
 
 def _encode_token(identifier: str) -> str:
@@ -113,8 +174,25 @@ class StreamServicer(pb_grpc.StreamServiceServicer):
     async def ListAlerts(
         self, request: pb.ListAlertsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAlertsResponse:
-        """Recorded alerts, paged."""
-        raise Unimplemented(f"{SERVICE_NAME}/ListAlerts")
+        """Past alerts from gold.alerts, filtered, newest first, paged."""
+        if self._catalog is None:
+            raise Unavailable("the lake catalog is not open yet")
+        cursor = _decode_cursor(request.page_token)
+        table = await asyncio.to_thread(self._catalog.load_table, ALERTS.identifier)
+        rows, following = await asyncio.to_thread(
+            read_alerts,
+            table,
+            symbols=list(request.symbols),
+            kinds=[_KIND_NAMES[kind] for kind in request.kinds],
+            start_us=_micros(request.start_time) if request.HasField("start_time") else None,
+            end_us=_micros(request.end_time) if request.HasField("end_time") else None,
+            limit=request.page_size or DEFAULT_PAGE_SIZE,
+            after=cursor,
+        )
+        return pb.ListAlertsResponse(
+            alerts=[_alert(row) for row in rows.to_pylist()],
+            next_page_token=_encode_cursor(following) if following else "",
+        )
 
     async def WatchAlerts(
         self, request: pb.WatchAlertsRequest, context: grpc.aio.ServicerContext

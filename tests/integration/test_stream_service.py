@@ -1,17 +1,22 @@
-"""StreamService.ListTables describes the lake's Iceberg tables as a client sees them."""
+"""StreamService as a client sees it: ListTables describes the lake's Iceberg tables,
+ListAlerts reads gold.alerts."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pyarrow as pa
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from pyiceberg.catalog import Catalog
 
+from financelake.gen.common.v1 import alert_pb2, bar_pb2
 from financelake.gen.stream.v1 import stream_service_pb2 as pb
 from financelake.gen.stream.v1 import stream_service_pb2_grpc as pb_grpc
 from financelake.services.settings import Settings
 from financelake.services.stream.server import build_server
-from financelake.stream.lake import TICKS, LakeWriter
+from financelake.stream.lake import ALERTS, TICKS, LakeWriter
 from financelake.stream.lake.catalog import open_catalog
 from tests.fixtures.grpc import RunningServer, StartServer, field_violations, stub_for
 
@@ -90,3 +95,75 @@ async def test_a_forged_page_token_is_invalid_argument(stream: RunningServer) ->
         await _stub(stream).ListTables(pb.ListTablesRequest(page_token="%%%"), timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [field for field, _ in field_violations(refused.value)] == ["page_token"]
+
+
+def _alerts(rows: list[tuple[str, str, int]]) -> list[dict[str, object]]:
+    """gold.alerts rows from (alert id, symbol, event minute)."""
+    base = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+    return [
+        {
+            "alert_id": alert_id,
+            "symbol": symbol,
+            "interval": "1m",
+            "kind": "volume_spike" if symbol == "MSFT" else "price_move",
+            "severity": "warning",
+            "event_time": base + timedelta(minutes=minute),
+            "detected_time": base + timedelta(minutes=minute + 1),
+            "value": 0.031,
+            "score": 5.1,
+            "threshold": 4.0,
+            "message": f"{symbol} moved",
+        }
+        for alert_id, symbol, minute in rows
+    ]
+
+
+@pytest.fixture
+def alerts_in_the_lake(stream: RunningServer, grpc_settings: Settings) -> None:
+    table = open_catalog(grpc_settings).load_table(ALERTS.identifier)
+    rows = _alerts([("a1", "AAPL", 0), ("a2", "MSFT", 1), ("a3", "AAPL", 2), ("a4", "AAPL", 3)])
+    arrow = pa.Table.from_pylist(rows, schema=table.schema().as_arrow())
+    LakeWriter().append(table, arrow, {("financelake.alerts.v1", 0): 4}, "alerts")
+
+
+@pytest.mark.usefixtures("alerts_in_the_lake")
+async def test_alerts_come_back_newest_first_with_their_fields(stream: RunningServer) -> None:
+    response = await _stub(stream).ListAlerts(pb.ListAlertsRequest(), timeout=10)
+
+    assert [a.alert_id for a in response.alerts] == ["a4", "a3", "a2", "a1"]
+    msft = response.alerts[2]
+    assert (msft.symbol, msft.kind, msft.severity, msft.interval) == (
+        "MSFT",
+        alert_pb2.ALERT_KIND_VOLUME_SPIKE,
+        alert_pb2.ALERT_SEVERITY_WARNING,
+        bar_pb2.INTERVAL_1M,
+    )
+    assert msft.event_time.ToDatetime(tzinfo=UTC) == datetime(2026, 3, 2, 14, 31, tzinfo=UTC)
+
+
+@pytest.mark.usefixtures("alerts_in_the_lake")
+async def test_alerts_filter_by_symbol_kind_and_time(stream: RunningServer) -> None:
+    stub = _stub(stream)
+    by_symbol = await stub.ListAlerts(pb.ListAlertsRequest(symbols=["MSFT"]))
+    assert [a.alert_id for a in by_symbol.alerts] == ["a2"]
+    by_kind = await stub.ListAlerts(pb.ListAlertsRequest(kinds=[alert_pb2.ALERT_KIND_PRICE_MOVE]))
+    assert [a.alert_id for a in by_kind.alerts] == ["a4", "a3", "a1"]
+    start, end = Timestamp(), Timestamp()
+    start.FromDatetime(datetime(2026, 3, 2, 14, 31, tzinfo=UTC))
+    end.FromDatetime(datetime(2026, 3, 2, 14, 33, tzinfo=UTC))
+    window = await stub.ListAlerts(pb.ListAlertsRequest(start_time=start, end_time=end))
+    assert [a.alert_id for a in window.alerts] == ["a3", "a2"]
+
+
+@pytest.mark.usefixtures("alerts_in_the_lake")
+async def test_alert_pages_cover_every_alert_once(stream: RunningServer) -> None:
+    stub = _stub(stream)
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await stub.ListAlerts(pb.ListAlertsRequest(page_size=3, page_token=token))
+        seen += [a.alert_id for a in page.alerts]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == ["a4", "a3", "a2", "a1"]
