@@ -72,6 +72,17 @@ class Trades:
     def __len__(self) -> int:
         return len(self.event_time_ns)
 
+    def rows(self, start: int, stop: int) -> Trades:
+        """Rows [start, stop), sharing the column buffers."""
+        return Trades(
+            symbol=self.symbol,
+            event_time_ns=self.event_time_ns[start:stop],
+            price=self.price[start:stop],
+            size=self.size[start:stop],
+            trade_id=self.trade_id[start:stop],
+            exchange=self.exchange[start:stop],
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class Bars:
@@ -96,3 +107,20 @@ class Bars:
 
     def __len__(self) -> int:
         return len(self.start_time_ns)
+
+    def rows(self, start: int, stop: int) -> Bars:
+        """Rows [start, stop), sharing the column buffers."""
+        return Bars(
+            symbol=self.symbol,
+            interval=self.interval,
+            source=self.source,
+            start_time_ns=self.start_time_ns[start:stop],
+            open=self.open[start:stop],
+            high=self.high[start:stop],
+            low=self.low[start:stop],
+            close=self.close[start:stop],
+            volume=self.volume[start:stop],
+            vwap=self.vwap[start:stop],
+            trade_count=self.trade_count[start:stop],
+            adjusted=self.adjusted,
+        )

@@ -284,15 +284,7 @@ def _to_tick(price: Float64s) -> Float64s:
 
 def _split_trades(trades: Trades) -> Iterator[Trades]:
     for lo in range(0, len(trades), MAX_ROWS_PER_CHUNK):
-        hi = lo + MAX_ROWS_PER_CHUNK
-        yield Trades(
-            symbol=trades.symbol,
-            event_time_ns=trades.event_time_ns[lo:hi],
-            price=trades.price[lo:hi],
-            size=trades.size[lo:hi],
-            trade_id=trades.trade_id[lo:hi],
-            exchange=trades.exchange[lo:hi],
-        )
+        yield trades.rows(lo, lo + MAX_ROWS_PER_CHUNK)
 
 
 # ---- bars ---------------------------------------------------------------------------------
@@ -443,18 +435,4 @@ def _reduce(ufunc: np.ufunc, column: Float64s, first: Int64s) -> Float64s:
 
 def _split_bars(bars: Bars) -> Iterator[Bars]:
     for lo in range(0, len(bars), MAX_ROWS_PER_CHUNK):
-        hi = lo + MAX_ROWS_PER_CHUNK
-        yield Bars(
-            symbol=bars.symbol,
-            interval=bars.interval,
-            source=bars.source,
-            start_time_ns=bars.start_time_ns[lo:hi],
-            open=bars.open[lo:hi],
-            high=bars.high[lo:hi],
-            low=bars.low[lo:hi],
-            close=bars.close[lo:hi],
-            volume=bars.volume[lo:hi],
-            vwap=bars.vwap[lo:hi],
-            trade_count=bars.trade_count[lo:hi],
-            adjusted=bars.adjusted,
-        )
+        yield bars.rows(lo, lo + MAX_ROWS_PER_CHUNK)
