@@ -9,6 +9,8 @@ from __future__ import annotations
 from financelake.stream.lake.tables import (
     ALERTS,
     BARS,
+    FEATURES,
+    PREDICTIONS,
     TABLES,
     TICKS,
     TableDef,
@@ -19,6 +21,8 @@ from financelake.stream.lake.writer import LakeWriter, OffsetOverlapError, offse
 __all__ = [
     "ALERTS",
     "BARS",
+    "FEATURES",
+    "PREDICTIONS",
     "TABLES",
     "TICKS",
     "LakeWriter",

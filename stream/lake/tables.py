@@ -1,8 +1,8 @@
 """Schemas and partition specs of the lake's tables, and `ensure_tables` that creates them.
 
 Namespaces are layers (DESIGN.md "Data"): `bronze.ticks` holds trades as ingested,
-`silver.bars` OHLCV bars, `gold.alerts` detected events. `gold.features` and
-`gold.predictions` come with the feature and model work, not here.
+`silver.bars` OHLCV bars, `gold.alerts` detected events, `gold.features` the indicators of
+every closed bar and `gold.predictions` the models' forecasts.
 
 Field ids are fixed by hand rather than assigned by the catalog so that the partition specs
 below can name their source columns and so that ids never shift between environments.
@@ -249,7 +249,138 @@ ALERTS = TableDef(
     ),
 )
 
-TABLES: tuple[TableDef, ...] = (TICKS, BARS, ALERTS)
+
+def _indicator(field_id: int, name: str, doc: str) -> NestedField:
+    # Nullable: indicators are undefined while their window warms up (NaN in the stream).
+    return NestedField(field_id, name, DoubleType(), required=False, doc=doc)
+
+
+# The indicator columns are `IndicatorConfig().output_names()`, in that order, listed by hand
+# so their ids stay fixed: a changed default config is a schema evolution with new ids.
+FEATURES = TableDef(
+    namespace="gold",
+    name="features",
+    doc=(
+        "Indicators of each closed bar, one row per (symbol, interval, start_time) and "
+        "computation; an amended bar adds a row, and the latest computed_time wins. "
+        "Indicators are null while warming up."
+    ),
+    schema=Schema(
+        NestedField(1, "symbol", StringType(), required=True, doc="The instrument"),
+        NestedField(
+            2,
+            "interval",
+            StringType(),
+            required=True,
+            doc="Bar width: 1m, 5m, 15m, 30m, 1h, 1d or 1wk",
+        ),
+        NestedField(
+            3,
+            "start_time",
+            TimestamptzType(),
+            required=True,
+            doc="Start of the bar the row describes (UTC)",
+        ),
+        NestedField(4, "close", DoubleType(), required=True, doc="The bar's close"),
+        NestedField(5, "volume", DoubleType(), required=True, doc="The bar's volume"),
+        _indicator(6, "sma_20", "Simple moving average of the last 20 closes"),
+        _indicator(7, "sma_50", "Simple moving average of the last 50 closes"),
+        _indicator(8, "ema_12", "12-bar exponential moving average of close, SMA-seeded"),
+        _indicator(9, "ema_26", "26-bar exponential moving average of close, SMA-seeded"),
+        _indicator(10, "rsi_14", "14-bar RSI with Wilder smoothing, 0 to 100"),
+        _indicator(11, "macd", "MACD line: EMA(12) - EMA(26) of close"),
+        _indicator(12, "macd_signal", "MACD signal: 9-bar EMA of the MACD line"),
+        _indicator(13, "macd_hist", "MACD histogram: macd - macd_signal"),
+        _indicator(14, "bb_upper", "Upper Bollinger band: bb_middle + 2 population std"),
+        _indicator(15, "bb_middle", "Middle Bollinger band: 20-bar SMA of close"),
+        _indicator(16, "bb_lower", "Lower Bollinger band: bb_middle - 2 population std"),
+        _indicator(17, "atr_14", "14-bar average true range with Wilder smoothing"),
+        _indicator(18, "obv", "On-balance volume since the stream's first bar of the symbol"),
+        _indicator(19, "stoch_k", "Slow stochastic %K (14, 3), 0 to 100"),
+        _indicator(20, "stoch_d", "Slow stochastic %D: 3-bar SMA of stoch_k"),
+        _indicator(21, "return", "Simple return: close / previous bar's close - 1"),
+        _indicator(22, "log_return", "ln(close / previous bar's close)"),
+        _indicator(23, "volatility_20", "Sample std of the last 20 log returns, per bar"),
+        _indicator(
+            24,
+            "vwap",
+            "Volume-weighted typical price (H + L + C) / 3 since the stream's first bar",
+        ),
+        NestedField(
+            25,
+            "computed_time",
+            TimestamptzType(),
+            required=True,
+            doc="When the stream computed the row (UTC)",
+        ),
+    ),
+    # As silver.bars: queries fix the interval, then a symbol and a time range.
+    spec=PartitionSpec(
+        PartitionField(2, _FIRST_PARTITION_FIELD_ID, IdentityTransform(), "interval"),
+        PartitionField(
+            1, _FIRST_PARTITION_FIELD_ID + 1, BucketTransform(SYMBOL_BUCKETS), "symbol_bucket"
+        ),
+        PartitionField(3, _FIRST_PARTITION_FIELD_ID + 2, DayTransform(), "start_time_day"),
+    ),
+)
+
+PREDICTIONS = TableDef(
+    namespace="gold",
+    name="predictions",
+    doc="Forecasts of each symbol's next bar, one row per prediction made.",
+    schema=Schema(
+        NestedField(1, "symbol", StringType(), required=True, doc="The instrument"),
+        NestedField(
+            2,
+            "interval",
+            StringType(),
+            required=True,
+            doc="Bar width forecast; the horizon is one bar",
+        ),
+        NestedField(
+            3,
+            "feature_time",
+            TimestamptzType(),
+            required=True,
+            doc="Start of the bar whose features were used (UTC)",
+        ),
+        NestedField(
+            4,
+            "predicted_time",
+            TimestamptzType(),
+            required=True,
+            doc="When the prediction was made (UTC)",
+        ),
+        NestedField(5, "model_name", StringType(), required=True, doc="Registered model name"),
+        NestedField(
+            6,
+            "model_version",
+            StringType(),
+            required=True,
+            doc="Version within model_name; the contract shows it as <model_name>@<version>",
+        ),
+        NestedField(
+            7,
+            "probability_up",
+            DoubleType(),
+            required=True,
+            doc="Probability that the next bar closes above this bar's close",
+        ),
+        NestedField(
+            8,
+            "expected_return",
+            DoubleType(),
+            required=True,
+            doc="Expected close-to-close return of the next bar, as a fraction",
+        ),
+    ),
+    # Predictions are read back by when they were made (recent ones, or a backtest range).
+    spec=PartitionSpec(
+        PartitionField(4, _FIRST_PARTITION_FIELD_ID, DayTransform(), "predicted_time_day"),
+    ),
+)
+
+TABLES: tuple[TableDef, ...] = (TICKS, BARS, ALERTS, FEATURES, PREDICTIONS)
 
 
 def ensure_tables(catalog: Catalog) -> dict[str, Table]:

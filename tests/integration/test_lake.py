@@ -14,6 +14,9 @@ from pyiceberg.transforms import BucketTransform, DayTransform, IdentityTransfor
 from financelake.stream.lake import (
     ALERTS,
     BARS,
+    FEATURES,
+    PREDICTIONS,
+    TABLES,
     TICKS,
     LakeWriter,
     OffsetOverlapError,
@@ -85,7 +88,13 @@ def _spec(table: Table) -> list[tuple[str | None, str, object]]:
 def test_tables_have_the_designed_partition_specs(iceberg_catalog: SqlCatalog) -> None:
     tables = ensure_tables(iceberg_catalog)
 
-    assert set(tables) == {"bronze.ticks", "silver.bars", "gold.alerts"}
+    assert set(tables) == {
+        "bronze.ticks",
+        "silver.bars",
+        "gold.alerts",
+        "gold.features",
+        "gold.predictions",
+    }
     assert _spec(tables["bronze.ticks"]) == [
         ("event_time", "event_time_day", DayTransform()),
         ("symbol", "symbol_bucket", BucketTransform(16)),
@@ -96,7 +105,16 @@ def test_tables_have_the_designed_partition_specs(iceberg_catalog: SqlCatalog) -
         ("start_time", "start_time_day", DayTransform()),
     ]
     assert _spec(tables["gold.alerts"]) == [("event_time", "event_time_day", DayTransform())]
-    for definition in (TICKS, BARS, ALERTS):
+    assert _spec(tables["gold.features"]) == [
+        ("interval", "interval", IdentityTransform()),
+        ("symbol", "symbol_bucket", BucketTransform(16)),
+        ("start_time", "start_time_day", DayTransform()),
+    ]
+    assert _spec(tables["gold.predictions"]) == [
+        ("predicted_time", "predicted_time_day", DayTransform())
+    ]
+    assert TABLES == (TICKS, BARS, ALERTS, FEATURES, PREDICTIONS)
+    for definition in TABLES:
         table = tables[definition.identifier]
         assert table.schema().column_names == definition.schema.column_names
         assert all(field.doc for field in table.schema().fields), definition.identifier
