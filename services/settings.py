@@ -101,6 +101,51 @@ class LakeSettings(BaseModel):
     catalog_properties: dict[str, str] = Field(default_factory=dict)
 
 
+class StreamSettings(BaseModel):
+    """The Faust worker (`financelake stream worker`): its consumer group, commit policy and
+    the rules of its agents."""
+
+    app_id: str = Field(
+        default="financelake-stream",
+        description="Faust app id; also the Kafka consumer group of every agent",
+    )
+    web_enabled: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    commit_interval_s: float = Field(
+        default=5.0, gt=0, description="Longest wait between two Iceberg commits of an agent"
+    )
+    commit_max_records: int = Field(
+        default=2000,
+        ge=1,
+        description="Kafka records (batches) an agent accumulates before it commits early",
+    )
+    take_max_records: int = Field(
+        default=500, ge=1, description="Records an agent processes in one step"
+    )
+    take_within_s: float = Field(
+        default=0.05,
+        gt=0,
+        description="Longest an agent waits to fill a step; bounds bar and alert latency",
+    )
+    bar_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Event-time lateness a 1-minute bar waits for before it closes",
+    )
+    bar_retention_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long after closing a bar still takes late trades (as an amendment)",
+    )
+    alert_window: int = Field(
+        default=60, ge=5, description="Bars of history the z-score alert rules look at"
+    )
+    alert_z_threshold: float = Field(
+        default=4.0, gt=0, description="|z| at or beyond which a rule raises an alert"
+    )
+
+
 class DemoSettings(BaseModel):
     """The synthetic demo market `financelake up` loads so the stack is never empty."""
 
@@ -142,6 +187,7 @@ class Settings(BaseSettings):
     sources: SourceSettings = SourceSettings()
     demo: DemoSettings = DemoSettings()
     lake: LakeSettings = LakeSettings()
+    stream: StreamSettings = StreamSettings()
 
     @property
     def bootstrap_servers(self) -> str:

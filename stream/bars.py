@@ -43,8 +43,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -408,6 +409,42 @@ class BarBuilder:
         self._max_time_ns: int | None = None
         self._seq = 0
         self.too_late_total = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready snapshot of the builder (policy, watermark and open/retained windows),
+        so a restarted agent continues exactly where the checkpoint was taken."""
+        return {
+            "interval": self.interval.value,
+            "grace_ns": self.grace_ns,
+            "retention_ns": self.retention_ns,
+            "max_time_ns": self._max_time_ns,
+            "seq": self._seq,
+            "too_late_total": self.too_late_total,
+            "revision": self._revision.tolist(),
+            "windows": {name: getattr(self._state, name).tolist() for name in _PARTIAL_FIELDS},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BarBuilder:
+        """Rebuild the builder `to_dict` described."""
+        builder = cls(
+            interval=Interval(data["interval"]),
+            grace_ns=int(data["grace_ns"]),
+            retention_ns=int(data["retention_ns"]),
+        )
+        template = empty_partials()
+        windows = data["windows"]
+        builder._state = Partials(
+            **{
+                name: np.asarray(windows[name], dtype=getattr(template, name).dtype)
+                for name in _PARTIAL_FIELDS
+            }
+        )
+        builder._revision = np.asarray(data["revision"], dtype=np.int64)
+        builder._max_time_ns = None if data["max_time_ns"] is None else int(data["max_time_ns"])
+        builder._seq = int(data["seq"])
+        builder.too_late_total = int(data["too_late_total"])
+        return builder
 
     @property
     def watermark_ns(self) -> int | None:

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.iceberg",
     "tests.fixtures.alphavantage",
     "tests.fixtures.ingestion",
+    "tests.fixtures.stream",
 ]

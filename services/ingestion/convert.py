@@ -33,8 +33,8 @@ INTERVALS: dict[bar_pb2.Interval, Interval] = {
     bar_pb2.INTERVAL_1D: Interval.D1,
     bar_pb2.INTERVAL_1WK: Interval.WK1,
 }
-_INTERVAL_PROTOS = {interval: number for number, interval in INTERVALS.items()}
-_SOURCE_PROTOS: dict[BarSource, bar_pb2.BarSource] = {
+INTERVAL_PROTOS = {interval: number for number, interval in INTERVALS.items()}
+SOURCE_PROTOS: dict[BarSource, bar_pb2.BarSource] = {
     BarSource.TRADES: bar_pb2.BAR_SOURCE_TRADES,
     BarSource.YAHOO: bar_pb2.BAR_SOURCE_YAHOO,
     BarSource.ALPHAVANTAGE: bar_pb2.BAR_SOURCE_ALPHAVANTAGE,
@@ -73,8 +73,8 @@ def tick_batch(trades: Trades) -> tick_pb2.TickBatch:
 
 def bar_messages(bars: Bars) -> list[bar_pb2.Bar]:
     """Each bar as the bars topic's payload."""
-    interval = _INTERVAL_PROTOS[bars.interval]
-    source = _SOURCE_PROTOS[bars.source]
+    interval = INTERVAL_PROTOS[bars.interval]
+    source = SOURCE_PROTOS[bars.source]
     return [
         bar_pb2.Bar(
             symbol=bars.symbol,
@@ -112,7 +112,7 @@ def corporate_actions(actions: CorporateActions, source: BarSource) -> list[Corp
             ex_date=timestamp(time_ns),
             dividend=dividend,
             split_ratio=ratio,
-            source=_SOURCE_PROTOS[source],
+            source=SOURCE_PROTOS[source],
         )
         for time_ns, dividend, ratio in zip(
             actions.time_ns.tolist(),

@@ -13,9 +13,10 @@ The exactly-once contract (DESIGN.md "Reliability"):
   partition), so the newest snapshot carrying the key is the whole truth and partitions that
   were quiet in a batch keep their position.
 * `committed_offsets` reads that map back from the newest ancestor of the current snapshot
-  carrying the key (other commits, such as compactions or other groups, do not carry it).
-  A worker seeks its consumer to these offsets on (re)assignment; Kafka's own group offsets are
-  only a hint, because they may lag the lake after a crash between the two commits.
+  carrying the key (commits of other groups do not; compactions copy it forward, see
+  `maintenance`).
+  An agent skips the records below these offsets when it (re)starts (`stream.agents.core`);
+  Kafka's own group offsets only say where to start reading, since they lag the lake.
 * `append` compares the call's offsets with the committed ones:
   - every partition covered (offset <= committed): a replay, nothing is written, returns None;
   - otherwise, when the rows carry `kafka_partition` / `kafka_offset` columns and the call
@@ -25,8 +26,8 @@ The exactly-once contract (DESIGN.md "Reliability"):
   - otherwise, with no partition covered, all rows are written; with some covered and some
     not, the writer cannot tell old rows from new and raises `OffsetOverlapError` rather than
     guess. A batch that straddles the committed offset inside one partition is undetectable
-    without the row columns: the caller must not build one, which seeking the consumer to
-    `committed_offsets` on (re)assignment guarantees.
+    without the row columns: the caller must not build one, which skipping the records below
+    `committed_offsets` guarantees.
 * A concurrent writer (a zombie worker after a rebalance) cannot double-write: the commit
   asserts the branch head it read the offsets from, so a commit racing another fails instead
   of landing; the writer then re-reads the offsets and decides again (usually: now a replay),
@@ -87,6 +88,23 @@ def _decode(text: str) -> Offsets:
     }
 
 
+def newest_summary_value(table: Table, key: str) -> str | None:
+    """The value of a snapshot-summary key in the newest ancestor of the current snapshot
+    carrying it, or None.
+
+    Walks back the ancestry of the current snapshot (not the snapshot log) so that a
+    rolled-back commit's values are not believed.
+    """
+    metadata = table.metadata
+    for snapshot in ancestors_of(metadata.current_snapshot(), metadata):
+        if snapshot.summary is None:
+            continue
+        value = snapshot.summary[key]
+        if value is not None:
+            return str(value)
+    return None
+
+
 class LakeWriter:
     """Appends batches to Iceberg tables, one commit per call, recording Kafka offsets.
 
@@ -100,20 +118,9 @@ class LakeWriter:
         self._max_attempts = max_attempts
 
     def committed_offsets(self, table: Table, consumer_group: str) -> Offsets:
-        """The group's offsets as of the table's current snapshot; empty if it never wrote.
-
-        Walks back the ancestry of the current snapshot (not the snapshot log) so that a
-        rolled-back commit's offsets are not believed.
-        """
-        key = offsets_key(consumer_group)
-        metadata = table.metadata
-        for snapshot in ancestors_of(metadata.current_snapshot(), metadata):
-            if snapshot.summary is None:
-                continue
-            text = snapshot.summary[key]
-            if text is not None:
-                return _decode(text)
-        return {}
+        """The group's offsets as of the table's current snapshot; empty if it never wrote."""
+        text = newest_summary_value(table, offsets_key(consumer_group))
+        return {} if text is None else _decode(text)
 
     def append(
         self,
@@ -121,13 +128,15 @@ class LakeWriter:
         rows: pa.Table,
         offsets: Mapping[tuple[str, int], int],
         consumer_group: str,
+        summary: Mapping[str, str] | None = None,
     ) -> int | None:
         """Append `rows` in one commit unless the lake already holds them.
 
         `offsets` are, per (topic, partition) the rows came from, the highest Kafka offset
-        among them + 1 (see the module docstring for the full contract). Returns the number
-        of rows written (possibly 0 when only the offsets advanced), or None when the whole
-        batch was already committed and nothing was written.
+        among them + 1 (see the module docstring for the full contract). `summary` adds
+        snapshot-summary entries committed atomically with the rows (an agent's checkpoint).
+        Returns the number of rows written (possibly 0 when only the offsets advanced), or
+        None when the whole batch was already committed and nothing was written.
         """
         if not offsets:
             raise ValueError("offsets must name at least one (topic, partition)")
@@ -139,7 +148,7 @@ class LakeWriter:
             )
         for attempt in range(1, self._max_attempts + 1):
             try:
-                return self._append_once(table, rows, offsets, consumer_group)
+                return self._append_once(table, rows, offsets, consumer_group, summary or {})
             except CommitFailedException:
                 if attempt == self._max_attempts:
                     raise
@@ -157,6 +166,7 @@ class LakeWriter:
         rows: pa.Table,
         offsets: Mapping[tuple[str, int], int],
         consumer_group: str,
+        summary: Mapping[str, str],
     ) -> int | None:
         # Another writer may have committed since this Table object was loaded; deciding on
         # stale offsets would write a replay twice.
@@ -180,14 +190,15 @@ class LakeWriter:
         elif covered:
             raise OffsetOverlapError(
                 f"batch for {table.name()} overlaps committed offsets {committed} with "
-                f"{dict(offsets)} and its rows carry no single-topic Kafka position: seek the "
-                "consumer to LakeWriter.committed_offsets and rebuild the batch"
+                f"{dict(offsets)} and its rows carry no single-topic Kafka position: skip the "
+                "records below LakeWriter.committed_offsets and rebuild the batch"
             )
 
         merged = dict(committed)
         for tp, offset in offsets.items():
             merged[tp] = max(offset, merged.get(tp, 0))
-        table.append(rows, snapshot_properties={offsets_key(consumer_group): _encode(merged)})
+        properties = {**summary, offsets_key(consumer_group): _encode(merged)}
+        table.append(rows, snapshot_properties=properties)
         written: int = rows.num_rows
         return written
 

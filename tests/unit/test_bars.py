@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -326,3 +327,25 @@ def test_rejects_bad_input():
     empty = aggregate_bars([], [], [], [])
     assert len(empty) == 0
     assert BarBuilder().add([], [], [], []).watermark_ns is None
+
+
+def test_a_builder_restored_from_its_checkpoint_continues_identically() -> None:
+    rng = np.random.default_rng(7)
+    n = 6000
+    times = np.sort(rng.integers(0, 600 * S, n)) + 1_700_000_000 * S
+    symbols = rng.choice(["A", "B", "C"], n)
+    prices = rng.uniform(10, 11, n)
+    sizes = rng.integers(1, 100, n).astype(np.float64)
+    straight = BarBuilder(grace_ns=5 * S, retention_ns=30 * S)
+    restored = BarBuilder(grace_ns=5 * S, retention_ns=30 * S)
+    for lo in range(0, n, 500):
+        part = slice(lo, lo + 500)
+        expected = straight.add(symbols[part], times[part], prices[part], sizes[part])
+        restored = BarBuilder.from_dict(json.loads(json.dumps(restored.to_dict())))
+        actual = restored.add(symbols[part], times[part], prices[part], sizes[part])
+        for name in ("closed", "amended", "in_progress"):
+            a, e = getattr(actual, name), getattr(expected, name)
+            for column in ("symbol", "start_time_ns", "open", "close", "volume", "vwap"):
+                assert np.array_equal(getattr(a, column), getattr(e, column)), (name, column)
+    assert restored.watermark_ns == straight.watermark_ns
+    assert restored.window_count == straight.window_count

@@ -1,0 +1,261 @@
+"""What every lake-writing agent shares, with no Faust in it: replay filtering, batching of
+commits, and per-partition checkpoints committed atomically with the rows.
+
+An agent reads one topic and writes one Iceberg table. It is fed `Record`s (Kafka partition,
+offset, decoded value) in offset order per partition, turns them into rows (and, for some
+agents, messages to produce), and commits the rows it accumulated by size or time.
+
+Exactly once, for stateless and stateful agents alike:
+
+* Each commit goes through `LakeWriter.append` with the next offset of every partition the
+  pending records came from, and, for a stateful agent, the state of each of those
+  partitions as it stands after the last pending record. The state is a JSON file next to the
+  table's metadata; the snapshot summary names it under `financelake.state.<group>.p<N>`.
+  Rows, offsets and state therefore become visible in one atomic Iceberg commit.
+* On the first record of a partition (after start or reassignment), the agent reads that
+  partition's committed next offset and state from the table. Records below the offset are
+  replays (Kafka's own committed offsets lag the lake: the driver acknowledges records only
+  after their commit) and are skipped; the state resumes exactly where the rows end.
+* State is per partition because records are keyed by symbol: a partition's symbols, and so
+  its bars and indicators, never depend on another partition, and a partition can move to
+  another worker with its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.table import Table
+
+from financelake.stream.lake.writer import LakeWriter, newest_summary_value
+
+logger = logging.getLogger(__name__)
+
+State = dict[str, Any]
+STATE_KEY_PREFIX = "financelake.state."
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka record as an agent sees it."""
+
+    partition: int
+    offset: int
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """A message an agent produces to its output topic."""
+
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CommitPolicy:
+    """When pending rows are committed: whichever limit is reached first."""
+
+    interval_s: float = 5.0
+    max_records: int = 2000
+    # Records that produced no rows only move offsets and state; committing them alone is
+    # not worth a snapshot every few seconds, only often enough to bound the replay.
+    idle_interval_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """What one commit wrote."""
+
+    rows: int
+    records: int
+    snapshot_id: int | None
+
+
+def state_key(group: str, partition: int) -> str:
+    """The snapshot-summary key naming a partition's checkpoint file."""
+    return f"{STATE_KEY_PREFIX}{group}.p{partition}"
+
+
+class LakeAgent(ABC):
+    """An agent's domain side: records in, rows (and messages) out, exactly-once commits."""
+
+    name: str = "agent"
+    stateful: bool = False
+
+    def __init__(
+        self,
+        *,
+        table: Table,
+        topic: str,
+        group: str,
+        policy: CommitPolicy | None = None,
+    ) -> None:
+        self.table = table
+        self.topic = topic
+        self.group = group
+        self.writer = LakeWriter()
+        self.policy = policy or CommitPolicy()
+        self._next_offset: dict[int, int] = {}
+        self._known: set[int] = set()
+        self._pending_rows: list[pa.Table] = []
+        self._pending_row_count = 0
+        self._pending_offsets: dict[int, int] = {}
+        self._pending_records = 0
+        self._pending_since: float | None = None
+        self._last_commit = time.monotonic()
+        self.records_total = 0
+        self.replayed_total = 0
+        self.rows_total = 0
+
+    # ---- what each agent defines ------------------------------------------------------
+
+    @abstractmethod
+    def handle(
+        self, partition: int, records: Sequence[Record]
+    ) -> tuple[pa.Table | None, list[Emit]]:
+        """Turn new records of one partition (offset order) into rows and messages."""
+
+    def load_state(self, partition: int, state: State | None) -> None:  # noqa: B027 (optional)
+        """Adopt a partition's committed state (None: it has none yet). Stateful agents."""
+
+    def dump_state(self, partition: int) -> State | None:
+        """The partition's current state for a checkpoint. Stateful agents."""
+        return None
+
+    def forget(self, partition: int) -> None:  # noqa: B027 (optional hook)
+        """Drop in-memory state of a partition this worker no longer owns."""
+
+    # ---- driving ----------------------------------------------------------------------
+
+    def process(self, records: Iterable[Record]) -> list[Emit]:
+        """Feed records (offset order per partition); returns the messages to produce."""
+        by_partition: dict[int, list[Record]] = {}
+        for record in records:
+            by_partition.setdefault(record.partition, []).append(record)
+        emits: list[Emit] = []
+        for partition, batch in by_partition.items():
+            self._ensure_loaded(partition)
+            start = max(
+                self._next_offset.get(partition, 0), self._pending_offsets.get(partition, 0)
+            )
+            fresh = [r for r in batch if r.offset >= start]
+            self.replayed_total += len(batch) - len(fresh)
+            if not fresh:
+                continue
+            rows, produced = self.handle(partition, fresh)
+            emits.extend(produced)
+            if rows is not None and rows.num_rows:
+                self._pending_rows.append(rows)
+                self._pending_row_count += rows.num_rows
+            self._pending_offsets[partition] = fresh[-1].offset + 1
+            self._pending_records += len(fresh)
+            self.records_total += len(fresh)
+            if self._pending_since is None:
+                self._pending_since = time.monotonic()
+        return emits
+
+    def due(self, now: float | None = None) -> bool:
+        """True when pending records should be committed now."""
+        if not self._pending_records:
+            return False
+        now = time.monotonic() if now is None else now
+        if self._pending_records >= self.policy.max_records:
+            return True
+        if self._pending_row_count:
+            assert self._pending_since is not None
+            return now - self._pending_since >= self.policy.interval_s
+        return now - self._last_commit >= self.policy.idle_interval_s
+
+    @property
+    def pending_records(self) -> int:
+        """Records processed since the last commit."""
+        return self._pending_records
+
+    def commit(self) -> CommitResult | None:
+        """Commit pending rows, offsets and states in one snapshot; None if nothing pends."""
+        if not self._pending_records:
+            return None
+        offsets = {(self.topic, p): o for p, o in self._pending_offsets.items()}
+        summary: dict[str, str] = {}
+        if self.stateful:
+            for partition in self._pending_offsets:
+                state = self.dump_state(partition)
+                if state is not None:
+                    summary[state_key(self.group, partition)] = self._write_state(partition, state)
+        rows = self._pending_rows_table()
+        written = self.writer.append(self.table, rows, offsets, self.group, summary)
+        result = CommitResult(
+            rows=written or 0,
+            records=self._pending_records,
+            snapshot_id=None if written is None else self._current_snapshot_id(),
+        )
+        self.rows_total += result.rows
+        self._next_offset.update(self._pending_offsets)
+        self._pending_rows.clear()
+        self._pending_row_count = 0
+        self._pending_offsets.clear()
+        self._pending_records = 0
+        self._pending_since = None
+        self._last_commit = time.monotonic()
+        return result
+
+    def release(self, partitions: Iterable[int]) -> None:
+        """Forget partitions taken away by a rebalance (commit first: pending rows of them
+        would otherwise be written by two owners)."""
+        for partition in partitions:
+            self._known.discard(partition)
+            self._next_offset.pop(partition, None)
+            self.forget(partition)
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _ensure_loaded(self, partition: int) -> None:
+        if partition in self._known:
+            return
+        self.table.refresh()
+        committed = self.writer.committed_offsets(self.table, self.group)
+        self._next_offset[partition] = committed.get((self.topic, partition), 0)
+        if self.stateful:
+            self.load_state(partition, self._read_state(partition))
+        self._known.add(partition)
+        logger.info(
+            "%s: partition %d resumes at offset %d",
+            self.name,
+            partition,
+            self._next_offset[partition],
+        )
+
+    def _pending_rows_table(self) -> pa.Table:
+        schema = self.table.schema().as_arrow()
+        if not self._pending_rows:
+            return schema.empty_table()
+        return pa.concat_tables(self._pending_rows).cast(schema)
+
+    def _write_state(self, partition: int, state: State) -> str:
+        location = self.table.metadata.location.rstrip("/")
+        name = f"p{partition}-{uuid.uuid4().hex}.json"
+        path = f"{location}/metadata/financelake-state/{self.group}/{name}"
+        with self.table.io.new_output(path).create(overwrite=True) as out:
+            out.write(json.dumps(state, separators=(",", ":")).encode())
+        return path
+
+    def _read_state(self, partition: int) -> State | None:
+        path = newest_summary_value(self.table, state_key(self.group, partition))
+        if path is None:
+            return None
+        with self.table.io.new_input(path).open() as stream:
+            state: State = json.loads(stream.read())
+        return state
+
+    def _current_snapshot_id(self) -> int | None:
+        snapshot = self.table.current_snapshot()
+        return None if snapshot is None else snapshot.snapshot_id

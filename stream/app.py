@@ -1,0 +1,149 @@
+"""The Faust app of the stream, built from settings: topics, codecs and the lake agents.
+
+`financelake stream worker` runs it. Every agent shares the app's Kafka consumer group
+(`settings.stream.app_id`); each writes its own Iceberg table under its own offsets key
+(`<app_id>.<agent>`), which is what makes it exactly once (see `agents.core`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+from pyiceberg.catalog import Catalog
+
+from financelake.services.settings import Settings
+from financelake.stream.agents import agent_group
+from financelake.stream.agents.alerts import AlertsAgent
+from financelake.stream.agents.bars import BarsAgent
+from financelake.stream.agents.bronze import BronzeAgent
+from financelake.stream.agents.core import CommitPolicy, LakeAgent
+from financelake.stream.agents.driver import AgentDriver
+from financelake.stream.agents.features import FeaturesAgent
+from financelake.stream.agents.imports import ImportsAgent
+from financelake.stream.alert_rules import AlertConfig
+from financelake.stream.codecs import BAR, TICK_BATCH, register_codecs
+from financelake.stream.lake.catalog import open_catalog
+from financelake.stream.lake.tables import ALERTS, BARS, FEATURES, TICKS, ensure_tables
+
+
+@dataclass(frozen=True)
+class StreamApp:
+    """The Faust app and the drivers of its agents (tests and the worker read them)."""
+
+    app: faust.App
+    drivers: dict[str, AgentDriver]
+
+
+def faust_app(settings: Settings) -> faust.App:
+    """A configured Faust app with no agents."""
+    stream = settings.stream
+    return faust.App(
+        stream.app_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        # Topics come from `financelake topics create`; the app must not invent any.
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        topic_partitions=settings.topics.partitions,
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # Agents acknowledge only after their Iceberg commit, and commit on revocation
+        # themselves; Faust waiting for acks first would stall every rebalance.
+        stream_wait_empty=False,
+        web_enabled=stream.web_enabled,
+        web_bind=stream.web_host,
+        web_host=stream.web_host,
+        web_port=stream.web_port,
+        datadir=str(settings.home / "stream"),
+    )
+
+
+def build_app(settings: Settings, catalog: Catalog | None = None) -> StreamApp:
+    """The stream app with every agent installed, the lake's tables created if missing."""
+    register_codecs()
+    catalog = catalog or open_catalog(settings)
+    ensure_tables(catalog)
+    app = faust_app(settings)
+    stream = settings.stream
+    topics = settings.topics
+    policy = CommitPolicy(
+        interval_s=stream.commit_interval_s, max_records=stream.commit_max_records
+    )
+    ticks = app.topic(topics.ticks, value_serializer=TICK_BATCH, key_serializer="raw")
+    bars = app.topic(topics.bars, value_serializer=BAR, key_serializer="raw")
+    bars_out = app.topic(topics.bars, value_serializer="raw", key_serializer="raw")
+    alerts_out = app.topic(topics.alerts, value_serializer="raw", key_serializer="raw")
+
+    agents: list[tuple[LakeAgent, faust.TopicT, faust.TopicT | None]] = [
+        (
+            BronzeAgent(
+                table=catalog.load_table(TICKS.identifier),
+                topic=topics.ticks,
+                group=agent_group(stream.app_id, BronzeAgent.name),
+                policy=policy,
+            ),
+            ticks,
+            None,
+        ),
+        (
+            BarsAgent(
+                table=catalog.load_table(BARS.identifier),
+                topic=topics.ticks,
+                group=agent_group(stream.app_id, BarsAgent.name),
+                policy=policy,
+                grace_s=stream.bar_grace_s,
+                retention_s=stream.bar_retention_s,
+            ),
+            ticks,
+            bars_out,
+        ),
+        (
+            FeaturesAgent(
+                table=catalog.load_table(FEATURES.identifier),
+                topic=topics.bars,
+                group=agent_group(stream.app_id, FeaturesAgent.name),
+                policy=policy,
+            ),
+            bars,
+            None,
+        ),
+        (
+            AlertsAgent(
+                table=catalog.load_table(ALERTS.identifier),
+                topic=topics.bars,
+                group=agent_group(stream.app_id, AlertsAgent.name),
+                policy=policy,
+                config=AlertConfig(
+                    window=stream.alert_window, z_threshold=stream.alert_z_threshold
+                ),
+            ),
+            bars,
+            alerts_out,
+        ),
+        (
+            ImportsAgent(
+                table=catalog.load_table(BARS.identifier),
+                topic=topics.bars,
+                group=agent_group(stream.app_id, ImportsAgent.name),
+                policy=policy,
+            ),
+            bars,
+            None,
+        ),
+    ]
+    drivers: dict[str, AgentDriver] = {}
+    for agent, source, output in agents:
+        driver = AgentDriver(
+            app,
+            agent,
+            source,
+            output,
+            take_max_records=stream.take_max_records,
+            take_within_s=stream.take_within_s,
+        )
+        driver.install()
+        drivers[agent.name] = driver
+    return StreamApp(app=app, drivers=drivers)

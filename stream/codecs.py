@@ -1,0 +1,50 @@
+"""Faust codecs for the Kafka payloads: the contracts' protobuf messages.
+
+Registered once under the names in `CODECS`; topics name them as their value serializer, so
+agents receive decoded messages and producers send bytes they serialized themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.serializers import codecs
+from google.protobuf.message import Message
+
+from financelake.gen.common.v1 import alert_pb2, bar_pb2, tick_pb2
+
+
+class ProtobufCodec(codecs.Codec):
+    """One protobuf message type per codec: bytes in, message out (and back)."""
+
+    def __init__(self, message_type: type[Message]) -> None:
+        super().__init__()
+        self.message_type = message_type
+
+    def _loads(self, s: bytes) -> Any:
+        return self.message_type.FromString(s)
+
+    def _dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, bytes):
+            return obj
+        if not isinstance(obj, self.message_type):
+            raise TypeError(f"expected {self.message_type.__name__}, got {type(obj).__name__}")
+        data: bytes = obj.SerializeToString()
+        return data
+
+
+TICK_BATCH = "financelake.tick_batch"
+BAR = "financelake.bar"
+ALERT = "financelake.alert"
+
+CODECS: dict[str, type[Message]] = {
+    TICK_BATCH: tick_pb2.TickBatch,
+    BAR: bar_pb2.Bar,
+    ALERT: alert_pb2.Alert,
+}
+
+
+def register_codecs() -> None:
+    """Make the codecs known to Faust (idempotent)."""
+    for name, message_type in CODECS.items():
+        codecs.register(name, ProtobufCodec(message_type))
