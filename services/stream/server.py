@@ -2,6 +2,8 @@
 
 StreamService is SERVING once the lake is open: the catalog from settings, with the lake
 tables created if missing (the stream worker writes them; ListTables describes them).
+Kafka is not part of readiness: without it only GetPipelineStatus and WatchAlerts fail
+(UNAVAILABLE), the lake's RPCs still answer.
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ import logging
 
 import grpc
 
+from financelake.gen.common.v1 import alert_pb2
 from financelake.gen.stream.v1 import stream_service_pb2_grpc as pb_grpc
 from financelake.services import server as plumbing
+from financelake.services.feed import TopicFeed
 from financelake.services.settings import Settings
+from financelake.services.stream.kafka_status import KafkaOffsets
 from financelake.services.stream.servicer import SERVICE_NAME, StreamServicer
+from financelake.stream.agents import consumed_topics
 from financelake.stream.lake.catalog import open_catalog
 from financelake.stream.lake.tables import ensure_tables
 
@@ -64,10 +70,26 @@ class LakeCatalog:
             self._retrying.cancel()
 
 
-def build_server(settings: Settings, health: plumbing.ServerHealth) -> tuple[grpc.aio.Server, int]:
-    """The stream server on `settings.servers.stream_port`, not started."""
-    servicer = StreamServicer()
+def build_server(
+    settings: Settings,
+    health: plumbing.ServerHealth,
+    *,
+    alerts: TopicFeed[alert_pb2.Alert] | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """The stream server on `settings.servers.stream_port`, not started; WatchAlerts reads
+    `alerts` (default: a feed of `settings.topics.alerts`)."""
+    if alerts is None:
+        alerts = TopicFeed(
+            settings.bootstrap_servers, settings.topics.alerts, alert_pb2.Alert.FromString
+        )
+    servicer = StreamServicer(
+        KafkaOffsets(settings.bootstrap_servers),
+        alerts,
+        topics=consumed_topics(settings.topics.ticks, settings.topics.bars),
+        app_id=settings.stream.app_id,
+    )
     health.add_dependency(LakeCatalog(settings, servicer, health))
+    health.add_dependency(alerts)
     return plumbing.build_server(
         settings,
         settings.servers.stream_port,

@@ -1,16 +1,18 @@
 """The gRPC adapter of `financelake.stream.v1.StreamService`.
 
 ListTables describes the lake's Iceberg tables from the catalog and ListAlerts reads
-gold.alerts. The other RPCs answer
-UNIMPLEMENTED (via `errors.Unimplemented` and the error-mapping interceptor) until the
-stream worker that feeds them lands.
+gold.alerts. GetPipelineStatus combines Kafka's offsets with the lake's snapshot log (the
+definitions are in `pipeline`); WatchAlerts streams the alerts topic through the process's
+one `TopicFeed`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -21,11 +23,17 @@ from financelake.gen.common.v1 import alert_pb2, bar_pb2
 from financelake.gen.stream.v1 import pipeline_pb2
 from financelake.gen.stream.v1 import stream_service_pb2 as pb
 from financelake.gen.stream.v1 import stream_service_pb2_grpc as pb_grpc
-from financelake.services.errors import FieldViolation, InvalidInput, Unavailable, Unimplemented
+from financelake.services.errors import FieldViolation, InvalidInput, Unavailable
+from financelake.services.feed import TopicFeed
 from financelake.services.ingestion.convert import INTERVALS
+from financelake.services.stream.convert import alert_filter, pipeline_status
+from financelake.services.stream.kafka_status import KafkaOffsets
+from financelake.services.stream.lake_status import read_lake_status
 from financelake.stream.lake.alerts import AlertCursor, read_alerts
 from financelake.stream.lake.describe import TableInfo, describe, table_identifiers
 from financelake.stream.lake.tables import ALERTS
+
+logger = logging.getLogger(__name__)
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["StreamService"].full_name
 DEFAULT_PAGE_SIZE = 50
@@ -137,9 +145,25 @@ def _table(info: TableInfo) -> pipeline_pb2.Table:
 
 
 class StreamServicer(pb_grpc.StreamServiceServicer):
-    """Serves StreamService over gRPC."""
+    """Serves StreamService over gRPC.
 
-    def __init__(self, catalog: Catalog | None = None) -> None:
+    `offsets` reads the Kafka side of the pipeline status for the stream app `app_id`
+    (its consumer group) on `topics`; `alerts` is the live alerts topic.
+    """
+
+    def __init__(
+        self,
+        offsets: KafkaOffsets,
+        alerts: TopicFeed[alert_pb2.Alert],
+        *,
+        topics: Sequence[str],
+        app_id: str,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self._offsets = offsets
+        self._alerts = alerts
+        self._topics = tuple(topics)
+        self._app_id = app_id
         self._catalog = catalog
 
     def use_catalog(self, catalog: Catalog) -> None:
@@ -149,8 +173,15 @@ class StreamServicer(pb_grpc.StreamServiceServicer):
     async def GetPipelineStatus(
         self, request: pb.GetPipelineStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetPipelineStatusResponse:
-        """Consumer lag, throughput and last commit per table."""
-        raise Unimplemented(f"{SERVICE_NAME}/GetPipelineStatus")
+        """Consumer lag per partition, throughput per agent and last commit per table."""
+        if self._catalog is None:
+            raise Unavailable("the lake catalog is not open yet")
+        now_ms = time.time_ns() // 1_000_000
+        partitions, lake = await asyncio.gather(
+            self._offsets.read(self._topics, self._app_id),
+            asyncio.to_thread(read_lake_status, self._catalog, self._app_id, now_ms),
+        )
+        return pipeline_status(partitions, lake, self._app_id)
 
     async def ListTables(
         self, request: pb.ListTablesRequest, context: grpc.aio.ServicerContext
@@ -197,5 +228,16 @@ class StreamServicer(pb_grpc.StreamServiceServicer):
     async def WatchAlerts(
         self, request: pb.WatchAlertsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchAlertsResponse]:
-        """Live alerts as they are raised (an async generator once served)."""
-        raise Unimplemented(f"{SERVICE_NAME}/WatchAlerts")
+        """The alerts raised from the moment the response headers are sent, filtered."""
+        async with self._alerts.subscribe(alert_filter(request)) as subscription:
+            # Headers now (not with the first alert) tell the client it is subscribed.
+            await context.send_initial_metadata(())
+            async for delivery in subscription:
+                if delivery.skipped:
+                    # WatchAlertsResponse has no field to mark a gap: the log records it.
+                    logger.warning(
+                        "a WatchAlerts client fell behind; %d alerts skipped",
+                        delivery.skipped,
+                        extra={"peer": context.peer(), "skipped": delivery.skipped},
+                    )
+                yield pb.WatchAlertsResponse(alert=delivery.item)

@@ -1,4 +1,5 @@
-"""What ListTables shows of each lake table: schema, partitioning, size, recent snapshots.
+"""What ListTables shows of each lake table: schema, partitioning, size, recent snapshots;
+and a table's snapshot lineage, which GetPipelineStatus reads.
 
 Reads table metadata and the current snapshot's manifests only (no data files).
 """
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot, ancestors_of
 
 RECENT_SNAPSHOTS = 10
 
@@ -84,14 +86,24 @@ def describe(table: Table, identifier: str) -> TableInfo:
         total_rows=int(totals.get("total-records", 0)),
         total_files=int(totals.get("total-data-files", 0)),
         total_bytes=int(totals.get("total-files-size", 0)),
-        snapshots=[
-            SnapshotInfo(
-                s.snapshot_id,
-                s.parent_snapshot_id or 0,
-                s.timestamp_ms,
-                s.summary.operation.value if s.summary is not None else "",
-                dict(s.summary.additional_properties) if s.summary is not None else {},
-            )
-            for s in snapshots[:RECENT_SNAPSHOTS]
-        ],
+        snapshots=[_snapshot_info(s) for s in snapshots[:RECENT_SNAPSHOTS]],
     )
+
+
+def _snapshot_info(snapshot: Snapshot) -> SnapshotInfo:
+    """What is shown of one snapshot: ids, commit time, operation and summary."""
+    summary = snapshot.summary
+    return SnapshotInfo(
+        snapshot.snapshot_id,
+        snapshot.parent_snapshot_id or 0,
+        snapshot.timestamp_ms,
+        summary.operation.value if summary is not None else "",
+        dict(summary.additional_properties) if summary is not None else {},
+    )
+
+
+def lineage(table: Table) -> list[SnapshotInfo]:
+    """The current snapshot and its ancestors, newest first (empty for a table never
+    committed to); rolled-back commits are not part of it."""
+    metadata = table.metadata
+    return [_snapshot_info(s) for s in ancestors_of(metadata.current_snapshot(), metadata)]

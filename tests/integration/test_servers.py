@@ -32,8 +32,6 @@ from financelake.gen.marketdata.v1 import marketdata_service_pb2 as marketdata_p
 from financelake.gen.marketdata.v1 import marketdata_service_pb2_grpc as marketdata_grpc
 from financelake.gen.prediction.v1 import prediction_service_pb2 as prediction_pb
 from financelake.gen.prediction.v1 import prediction_service_pb2_grpc as prediction_grpc
-from financelake.gen.stream.v1 import stream_service_pb2 as stream_pb
-from financelake.gen.stream.v1 import stream_service_pb2_grpc as stream_grpc
 from financelake.services.ingestion.server import build_server as build_ingestion
 from financelake.services.marketdata.server import build_server as build_marketdata
 from financelake.services.prediction.server import build_server as build_prediction
@@ -50,13 +48,6 @@ REFLECTION = "grpc.reflection.v1alpha.ServerReflection"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 DEADLINE_S = 5.0
-
-
-async def _watch_alerts(channel: grpc.aio.Channel) -> None:
-    async for _ in stub_for(stream_grpc.StreamServiceStub, channel).WatchAlerts(
-        stream_pb.WatchAlertsRequest(), timeout=DEADLINE_S
-    ):
-        pass
 
 
 @dataclass(frozen=True)
@@ -96,15 +87,7 @@ CASES = [
         "stream",
         build_stream,
         {"financelake.stream.v1.StreamService": SERVING},
-        (
-            (
-                "financelake.stream.v1.StreamService/GetPipelineStatus",
-                lambda channel: stub_for(stream_grpc.StreamServiceStub, channel).GetPipelineStatus(
-                    stream_pb.GetPipelineStatusRequest(), timeout=DEADLINE_S
-                ),
-            ),
-            ("financelake.stream.v1.StreamService/WatchAlerts", _watch_alerts),
-        ),
+        (),  # every RPC is served
     ),
     ServerCase(
         "prediction",
