@@ -1,7 +1,8 @@
 """The `financelake` command: bring the local stack up and down, and look at it.
 
 `up` provisions Kafka (unless `FINANCELAKE_KAFKA_BOOTSTRAP` names one), starts the broker,
-creates the topics, starts the four gRPC servers and waits until every one is healthy. Without
+creates the topics, starts the four gRPC servers and waits until every one is healthy, then the
+stream worker (Kafka -> Iceberg) and the demo feed. Without
 `--detach` it then stays in the foreground until Ctrl-C or SIGTERM and stops everything.
 Settings are read once here and passed down. Tables go to stdout, logs and spinners to stderr.
 """
@@ -24,6 +25,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from financelake.services.cli_ingest import ingest_app
+from financelake.services.cli_lake import lake_app
 from financelake.services.processes import ProcessStopError, exited_children
 from financelake.services.settings import Settings
 from financelake.services.supervisor import ComponentStatus, Supervisor, SupervisorError
@@ -45,7 +47,10 @@ kafka_app = typer.Typer(help="The local Kafka broker.", no_args_is_help=True)
 topics_app = typer.Typer(help="The product topics.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(lake_app, name="lake")
 app.add_typer(topics_app, name="topics")
+stream_app = typer.Typer(help="The stream processing (Faust) worker.", no_args_is_help=True)
+app.add_typer(stream_app, name="stream")
 
 _FAILURES = (BrokerError, TopicError, SupervisorError, ProcessStopError)
 
@@ -175,6 +180,8 @@ def up(
             ensure_topics(settings)
         with _step("Starting the gRPC servers"):
             supervisor.start_servers(timeout)
+        with _step("Starting the stream worker (Kafka -> Iceberg)"):
+            supervisor.start_stream_worker()
         if settings.demo.enabled:
             with _step("Starting the demo market feed (history, then live trades)"):
                 supervisor.start_demo_feed()
@@ -279,6 +286,15 @@ def topics_create(ctx: typer.Context) -> None:
     except TopicError as exc:
         raise _fail(str(exc)) from exc
     out.print(_topics_table(states))
+
+
+@stream_app.command("worker")
+def stream_worker(ctx: typer.Context) -> None:
+    """Run the stream worker in the foreground until Ctrl-C/SIGTERM (`up` runs one itself)."""
+    # Imported here: Faust and its agents are heavy and only this command needs them.
+    from financelake.stream.worker import run_worker
+
+    run_worker(ctx.obj)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Start, stop and inspect the local stack: the Kafka broker and the four gRPC servers.
+"""Start, stop and inspect the local stack: the Kafka broker, the four gRPC servers, the stream
+worker and the demo feed.
 
 Each server runs as `python -m financelake.services.<name>`, detached in its own session with
 a pid file in `home/run` and a log in `home/logs`, so `financelake up --detach` can exit and a
@@ -53,6 +54,8 @@ SERVICES: dict[str, tuple[str, ...]] = {
 }
 DEMO_FEED = "demo-feed"
 DEMO_FEED_MODULE = "financelake.services.ingestion.demo"
+STREAM_WORKER = "stream-worker"
+STREAM_WORKER_MODULE = "financelake.stream"
 HEALTH_DEADLINE_S = 1.0
 _ENV_PREFIX = "FINANCELAKE_"
 # Wildcard bind addresses are not dialable; health checks go to the loopback of that family.
@@ -181,6 +184,35 @@ class Supervisor:
         waiting = services_not_ready(address, SERVICES[name]) if health.serving else ()
         return ComponentStatus(name, address, pid, health.serving, health.detail, waiting)
 
+    def stream_worker(self) -> DetachedProcess:
+        """The pid/log bookkeeping of the stream worker (the Faust app)."""
+        return DetachedProcess(
+            name=STREAM_WORKER,
+            pid_file=self.home / "run" / f"{STREAM_WORKER}.pid",
+            log_file=self.home / "logs" / f"{STREAM_WORKER}.log",
+            marker=STREAM_WORKER_MODULE,
+        )
+
+    def start_stream_worker(self) -> int:
+        """Start the stream worker unless it runs already; its pid."""
+        process = self.stream_worker()
+        pid = process.pid()
+        if pid is None:
+            env = child_environment(self.settings, os.environ)
+            argv = [sys.executable, "-m", STREAM_WORKER_MODULE]
+            pid = process.spawn(argv, env=env, cwd=self.home)
+            logger.info("Started the stream worker (pid %d)", pid)
+        return pid
+
+    def stream_worker_status(self) -> ComponentStatus:
+        """The worker as a status row: its liveness (its progress shows in the lake)."""
+        pid = self.stream_worker().pid()
+        stream = self.settings.stream
+        address = f"{stream.web_host}:{stream.web_port}" if stream.web_enabled else "-"
+        return ComponentStatus(
+            STREAM_WORKER, address, pid, pid is not None, "running" if pid else "not running"
+        )
+
     def demo_feed(self) -> DetachedProcess:
         """The pid/log bookkeeping of the demo market feed."""
         return DetachedProcess(
@@ -218,6 +250,7 @@ class Supervisor:
     def status(self) -> list[ComponentStatus]:
         """The broker first, then every server, then the demo feed when it is enabled."""
         rows = [self.broker_status()] + [self.server_status(name) for name in SERVERS]
+        rows.append(self.stream_worker_status())
         if self.settings.demo.enabled:
             rows.append(self.demo_status())
         return rows
@@ -288,6 +321,9 @@ class Supervisor:
         """The demo feed, the servers (they use the broker while draining), the broker."""
         feed_grace = self.settings.servers.grace_period_s if grace is None else grace
         stopped = [DEMO_FEED] if self.demo_feed().stop(feed_grace) is not None else []
+        # The worker commits what it holds on SIGTERM: give it the servers' grace too.
+        if self.stream_worker().stop(feed_grace) is not None:
+            stopped.append(STREAM_WORKER)
         stopped += self.stop_servers(grace)
         broker_grace = DEFAULT_STOP_GRACE_S if grace is None else grace
         if self.broker.stop(broker_grace) is not None:

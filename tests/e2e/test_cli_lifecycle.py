@@ -16,7 +16,8 @@ import pytest
 from financelake.gen.common.v1 import bar_pb2, tick_pb2
 from financelake.services.processes import pid_alive
 from financelake.services.settings import Settings
-from financelake.services.supervisor import SERVERS
+from financelake.services.supervisor import SERVERS, STREAM_WORKER
+from financelake.stream.lake.catalog import open_catalog
 from tests.fixtures.ingestion import read_topic
 from tests.fixtures.kafka import free_port
 
@@ -48,6 +49,8 @@ def cli_env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[dict[str, str]]:
         "FINANCELAKE_TOPICS__ALERTS": f"e2e-alerts-{suffix}",
         "FINANCELAKE_TOPICS__PARTITIONS": "3",
         "FINANCELAKE_DEMO__ENABLED": "false",
+        "FINANCELAKE_STREAM__WEB_ENABLED": "false",
+        "FINANCELAKE_STREAM__COMMIT_INTERVAL_S": "1",
         "COLUMNS": "200",  # rich wraps tables to 80 columns when not on a terminal
     }
     for name in SERVERS:
@@ -65,11 +68,11 @@ def test_up_status_down_leaves_nothing_running(cli_env: dict[str, str]) -> None:
     for name in SERVERS:
         assert name in shown.stdout
     assert "unhealthy" not in shown.stdout
-    assert shown.stdout.count("healthy") == len(SERVERS) + 1  # + the broker
+    assert shown.stdout.count("healthy") == len(SERVERS) + 2  # + the broker and the worker
 
     rows = json.loads(_run(cli_env, "status", "--json").stdout)
-    pids = {row["name"]: row["pid"] for row in rows if row["name"] in SERVERS}
-    assert set(pids) == set(SERVERS)
+    pids = {row["name"]: row["pid"] for row in rows if row["name"] in (*SERVERS, STREAM_WORKER)}
+    assert set(pids) == {*SERVERS, STREAM_WORKER}
     assert all(isinstance(pid, int) and pid_alive(pid) for pid in pids.values()), pids
     assert all(row["healthy"] for row in rows), rows
     # No model is loaded yet: the prediction server says so instead of pretending.
@@ -117,7 +120,7 @@ def _running_pids(env: Mapping[str, str]) -> list[int]:
 def test_foreground_up_stops_everything(cli_env: dict[str, str], stop: str, exit_code: int) -> None:
     foreground = _start_foreground(cli_env)
     pids = _running_pids(cli_env)
-    assert len(pids) == len(SERVERS)  # the broker is external here
+    assert len(pids) == len(SERVERS) + 1  # and the worker; the broker is external here
 
     if stop == "ctrl-c":
         foreground.send_signal(signal.SIGINT)
@@ -147,13 +150,29 @@ def test_up_loads_the_demo_market_and_keeps_it_live(
 
     # History as 1m bars of every demo symbol (crypto trades around the clock), then trades.
     bars = read_topic(kafka_bootstrap, env["FINANCELAKE_TOPICS__BARS"], expected=100, timeout=60)
-    symbols = {bar_pb2.Bar.FromString(value).symbol for *_, value in bars}
+    history = [
+        bar
+        for bar in (bar_pb2.Bar.FromString(value) for *_, value in bars)
+        if bar.source == bar_pb2.BAR_SOURCE_SYNTHETIC
+    ]
+    symbols = {bar.symbol for bar in history}
     assert {"BTC-USD", "ETH-USD"} <= symbols
     ticks = read_topic(kafka_bootstrap, env["FINANCELAKE_TOPICS__TICKS"], expected=2, timeout=60)
     live = [tick_pb2.TickBatch.FromString(value) for *_, value in ticks]
     assert {batch.symbol for batch in live} >= {"BTC-USD", "ETH-USD"}
     newest = max(max(batch.event_time_unix_nanos) for batch in live)
     assert time.time_ns() - newest < 30e9, "the live trades are not live"
+
+    # The worker lands the history in silver.bars and the live trades in bronze.ticks.
+    catalog = open_catalog(Settings(home=Path(env["FINANCELAKE_HOME"])))
+    deadline = time.monotonic() + 60
+    while True:
+        silver = catalog.load_table("silver.bars").scan(row_filter="source == 'synthetic'")
+        bronze = catalog.load_table("bronze.ticks").scan()
+        if silver.count() >= len(history) and bronze.count() > 0:
+            break
+        assert time.monotonic() < deadline, "the stream worker did not fill the lake"
+        time.sleep(1)
 
     assert _run(env, "down").returncode == 0
     state = json.loads((Path(env["FINANCELAKE_HOME"]) / "demo" / "feed.json").read_text())
