@@ -11,14 +11,15 @@ from dataclasses import dataclass
 
 import faust
 from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
 
 from financelake.services.settings import Settings
 from financelake.stream.agents import agent_group
 from financelake.stream.agents.alerts import AlertsAgent
 from financelake.stream.agents.bars import BarsAgent
 from financelake.stream.agents.bronze import BronzeAgent
-from financelake.stream.agents.core import CommitPolicy, LakeAgent
-from financelake.stream.agents.driver import AgentDriver
+from financelake.stream.agents.core import CommitPolicy
+from financelake.stream.agents.driver import Route, TopicDriver
 from financelake.stream.agents.features import FeaturesAgent
 from financelake.stream.agents.imports import ImportsAgent
 from financelake.stream.alert_rules import AlertConfig
@@ -32,7 +33,7 @@ class StreamApp:
     """The Faust app and the drivers of its agents (tests and the worker read them)."""
 
     app: faust.App
-    drivers: dict[str, AgentDriver]
+    drivers: dict[str, TopicDriver]
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -77,73 +78,74 @@ def build_app(settings: Settings, catalog: Catalog | None = None) -> StreamApp:
     bars_out = app.topic(topics.bars, value_serializer="raw", key_serializer="raw")
     alerts_out = app.topic(topics.alerts, value_serializer="raw", key_serializer="raw")
 
-    agents: list[tuple[LakeAgent, faust.TopicT, faust.TopicT | None]] = [
-        (
+    def table(identifier: str) -> Table:
+        return catalog.load_table(identifier)
+
+    def group(name: str) -> str:
+        return agent_group(stream.app_id, name)
+
+    on_ticks = [
+        Route(
             BronzeAgent(
-                table=catalog.load_table(TICKS.identifier),
+                table=table(TICKS.identifier),
                 topic=topics.ticks,
-                group=agent_group(stream.app_id, BronzeAgent.name),
+                group=group(BronzeAgent.name),
                 policy=policy,
-            ),
-            ticks,
-            None,
+            )
         ),
-        (
+        Route(
             BarsAgent(
-                table=catalog.load_table(BARS.identifier),
+                table=table(BARS.identifier),
                 topic=topics.ticks,
-                group=agent_group(stream.app_id, BarsAgent.name),
+                group=group(BarsAgent.name),
                 policy=policy,
                 grace_s=stream.bar_grace_s,
                 retention_s=stream.bar_retention_s,
             ),
-            ticks,
             bars_out,
         ),
-        (
+    ]
+    on_bars = [
+        Route(
             FeaturesAgent(
-                table=catalog.load_table(FEATURES.identifier),
+                table=table(FEATURES.identifier),
                 topic=topics.bars,
-                group=agent_group(stream.app_id, FeaturesAgent.name),
+                group=group(FeaturesAgent.name),
                 policy=policy,
-            ),
-            bars,
-            None,
+            )
         ),
-        (
+        Route(
             AlertsAgent(
-                table=catalog.load_table(ALERTS.identifier),
+                table=table(ALERTS.identifier),
                 topic=topics.bars,
-                group=agent_group(stream.app_id, AlertsAgent.name),
+                group=group(AlertsAgent.name),
                 policy=policy,
                 config=AlertConfig(
                     window=stream.alert_window, z_threshold=stream.alert_z_threshold
                 ),
             ),
-            bars,
             alerts_out,
         ),
-        (
+        Route(
             ImportsAgent(
-                table=catalog.load_table(BARS.identifier),
+                table=table(BARS.identifier),
                 topic=topics.bars,
-                group=agent_group(stream.app_id, ImportsAgent.name),
+                group=group(ImportsAgent.name),
                 policy=policy,
-            ),
-            bars,
-            None,
+            )
         ),
     ]
-    drivers: dict[str, AgentDriver] = {}
-    for agent, source, output in agents:
-        driver = AgentDriver(
+    drivers = {
+        name: TopicDriver(
             app,
-            agent,
+            name,
             source,
-            output,
+            routes,
             take_max_records=stream.take_max_records,
             take_within_s=stream.take_within_s,
         )
+        for name, source, routes in (("ticks", ticks, on_ticks), ("bars", bars, on_bars))
+    }
+    for driver in drivers.values():
         driver.install()
-        drivers[agent.name] = driver
     return StreamApp(app=app, drivers=drivers)

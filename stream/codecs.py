@@ -1,7 +1,8 @@
 """Faust codecs for the Kafka payloads: the contracts' protobuf messages.
 
 Registered once under the names in `CODECS`; topics name them as their value serializer, so
-agents receive decoded messages and producers send bytes they serialized themselves.
+agents receive decoded values and producers send bytes they serialized themselves. Tick
+batches decode straight to columns (`TickColumns`), once per record for all their agents.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 from faust.serializers import codecs
 from google.protobuf.message import Message
 
-from financelake.gen.common.v1 import alert_pb2, bar_pb2, tick_pb2
+from financelake.gen.common.v1 import alert_pb2, bar_pb2
+from financelake.stream.tick_columns import decode_tick_batch
 
 
 class ProtobufCodec(codecs.Codec):
@@ -33,12 +35,21 @@ class ProtobufCodec(codecs.Codec):
         return data
 
 
+class TickColumnsCodec(codecs.Codec):
+    """`TickBatch` bytes in, `TickColumns` out (consume only: nothing produces columns)."""
+
+    def _loads(self, s: bytes) -> Any:
+        return decode_tick_batch(s)
+
+    def _dumps(self, obj: Any) -> bytes:
+        raise TypeError("tick columns are not produced; send serialized TickBatch bytes")
+
+
 TICK_BATCH = "financelake.tick_batch"
 BAR = "financelake.bar"
 ALERT = "financelake.alert"
 
 CODECS: dict[str, type[Message]] = {
-    TICK_BATCH: tick_pb2.TickBatch,
     BAR: bar_pb2.Bar,
     ALERT: alert_pb2.Alert,
 }
@@ -46,5 +57,6 @@ CODECS: dict[str, type[Message]] = {
 
 def register_codecs() -> None:
     """Make the codecs known to Faust (idempotent)."""
+    codecs.register(TICK_BATCH, TickColumnsCodec())
     for name, message_type in CODECS.items():
         codecs.register(name, ProtobufCodec(message_type))

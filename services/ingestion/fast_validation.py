@@ -73,7 +73,7 @@ def tick_batch_is_valid(batch: TickBatchLike) -> bool:
         and SYMBOL.fullmatch(batch.symbol)
     ):
         return False
-    packed = _packed_fields(batch.SerializeToString())
+    packed = packed_fields(batch.SerializeToString())
     if packed is None:
         return False
     prices = np.frombuffer(packed[_PRICES], dtype="<f8")
@@ -87,7 +87,7 @@ def tick_batch_is_valid(batch: TickBatchLike) -> bool:
     )
 
 
-def _packed_fields(raw: bytes) -> dict[int, memoryview] | None:
+def packed_fields(raw: bytes) -> dict[int, memoryview] | None:
     """The payloads of the packed fields 2-4, which the serializer writes right after the
     symbol (fields in number order); None if the bytes are laid out otherwise."""
     view = memoryview(raw)

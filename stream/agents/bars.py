@@ -20,6 +20,7 @@ from financelake.services.ingestion.records import NANOS_PER_SECOND
 from financelake.stream.agents.core import CommitPolicy, Emit, LakeAgent, Record, State
 from financelake.stream.bars import BarBuilder, BarFrame
 from financelake.stream.convert import bar_messages, bars_rows, frame_columns
+from financelake.stream.tick_columns import TickColumns
 
 
 class BarsAgent(LakeAgent):
@@ -64,20 +65,7 @@ class BarsAgent(LakeAgent):
     def handle(
         self, partition: int, records: Sequence[Record]
     ) -> tuple[pa.Table | None, list[Emit]]:
-        builder = self._builders[partition]
-        finished: list[BarFrame] = []
-        # One `add` per record: lateness is judged against the watermark before each
-        # record, so the bars do not depend on how records were grouped into steps (a
-        # restarted worker groups them differently).
-        for record in records:
-            batch = record.value
-            updates = builder.add(
-                np.full(len(batch.prices), batch.symbol),
-                np.asarray(batch.event_time_unix_nanos, np.int64),
-                np.asarray(batch.prices, np.float64),
-                np.asarray(batch.sizes, np.float64),
-            )
-            finished.extend(f for f in (updates.closed, updates.amended) if len(f))
+        finished = apply_records(self._builders[partition], [r.value for r in records])
         if not finished:
             return None, []
         columns = frame_columns(_concat(finished))
@@ -86,6 +74,50 @@ class BarsAgent(LakeAgent):
             for message in bar_messages(columns)
         ]
         return bars_rows(columns), emits
+
+
+def apply_records(builder: BarBuilder, batches: Sequence[TickColumns]) -> list[BarFrame]:
+    """Feed records (one TickBatch each, in offset order) to `builder`; the bars they close
+    or amend. Lateness is judged against the watermark before each record, so the bars do not
+    depend on how records were grouped into steps (a restart regroups them); when no trade
+    can meet a closed window, one batched `add` gives exactly that, for a tenth of the cost."""
+    finished: list[BarFrame] = []
+    if _no_trade_meets_a_closed_window(builder, batches):
+        counts = [len(b) for b in batches]
+        symbols = pa.DictionaryArray.from_arrays(
+            pa.array(np.repeat(np.arange(len(batches), dtype=np.int32), counts)),
+            pa.array([b.symbol for b in batches], pa.string()),
+        ).dictionary_decode()
+        updates = builder.add(
+            symbols,
+            np.concatenate([b.event_time_ns for b in batches]),
+            np.concatenate([b.price for b in batches]),
+            np.concatenate([b.size for b in batches]),
+        )
+        finished.extend(f for f in (updates.closed, updates.amended) if len(f))
+        return finished
+    for batch in batches:
+        updates = builder.add(
+            np.full(len(batch), batch.symbol), batch.event_time_ns, batch.price, batch.size
+        )
+        finished.extend(f for f in (updates.closed, updates.amended) if len(f))
+    return finished
+
+
+def _no_trade_meets_a_closed_window(builder: BarBuilder, batches: Sequence[TickColumns]) -> bool:
+    """True when no trade's window has closed by the time its own record is applied (the
+    watermark before each record: the builder's, raised by the records before it), i.e.
+    when per-record application admits and places every trade as one batched `add` does."""
+    mark = builder.watermark_ns
+    watermark = np.iinfo(np.int64).min if mark is None else mark
+    for batch in batches:
+        if not len(batch):
+            continue
+        first = int(batch.event_time_ns.min())
+        if first - first % builder.width_ns + builder.width_ns <= watermark:
+            return False
+        watermark = max(watermark, int(batch.event_time_ns.max()) - builder.grace_ns)
+    return True
 
 
 def _concat(frames: Sequence[BarFrame]) -> BarFrame:

@@ -64,11 +64,22 @@ class Emit:
 class CommitPolicy:
     """When pending rows are committed: whichever limit is reached first."""
 
-    interval_s: float = 5.0
+    interval_s: float = 3.0
     max_records: int = 2000
     # Records that produced no rows only move offsets and state; committing them alone is
     # not worth a snapshot every few seconds, only often enough to bound the replay.
     idle_interval_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCommit:
+    """Pending work taken out of an agent, ready to be written as one snapshot."""
+
+    rows: list[pa.Table]
+    offsets: dict[tuple[str, int], int]
+    states: dict[int, bytes]
+    """Serialised state per partition, as it stood when the commit was prepared."""
+    records: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,25 +191,23 @@ class LakeAgent(ABC):
         """Records processed since the last commit."""
         return self._pending_records
 
-    def commit(self) -> CommitResult | None:
-        """Commit pending rows, offsets and states in one snapshot; None if nothing pends."""
+    def prepare_commit(self) -> PreparedCommit | None:
+        """Take what pends (rows, next offsets, each touched partition's state serialised now)
+        and start a new pending set; None if nothing pends. `run_commit` writes it, possibly
+        in another thread while this agent goes on processing."""
         if not self._pending_records:
             return None
-        offsets = {(self.topic, p): o for p, o in self._pending_offsets.items()}
-        summary: dict[str, str] = {}
-        if self.stateful:
-            for partition in self._pending_offsets:
-                state = self.dump_state(partition)
-                if state is not None:
-                    summary[state_key(self.group, partition)] = self._write_state(partition, state)
-        rows = self._pending_rows_table()
-        written = self.writer.append(self.table, rows, offsets, self.group, summary)
-        result = CommitResult(
-            rows=written or 0,
+        prepared = PreparedCommit(
+            rows=list(self._pending_rows),
+            offsets={(self.topic, p): o for p, o in self._pending_offsets.items()},
+            states={
+                partition: json.dumps(state, separators=(",", ":")).encode()
+                for partition in self._pending_offsets
+                if self.stateful and (state := self.dump_state(partition)) is not None
+            },
             records=self._pending_records,
-            snapshot_id=None if written is None else self._current_snapshot_id(),
         )
-        self.rows_total += result.rows
+        # Optimistic: a failed commit stops the worker, which resumes from the lake.
         self._next_offset.update(self._pending_offsets)
         self._pending_rows.clear()
         self._pending_row_count = 0
@@ -206,7 +215,32 @@ class LakeAgent(ABC):
         self._pending_records = 0
         self._pending_since = None
         self._last_commit = time.monotonic()
+        return prepared
+
+    def run_commit(self, prepared: PreparedCommit) -> CommitResult:
+        """Write one prepared commit: state files, then rows + offsets + state names in one
+        snapshot. Commits must run one at a time, in the order they were prepared."""
+        summary = {
+            state_key(self.group, partition): self._write_state(partition, data)
+            for partition, data in prepared.states.items()
+        }
+        schema = self.table.schema().as_arrow()
+        rows = (
+            pa.concat_tables(prepared.rows).cast(schema) if prepared.rows else schema.empty_table()
+        )
+        written = self.writer.append(self.table, rows, prepared.offsets, self.group, summary)
+        result = CommitResult(
+            rows=written or 0,
+            records=prepared.records,
+            snapshot_id=None if written is None else self._current_snapshot_id(),
+        )
+        self.rows_total += result.rows
         return result
+
+    def commit(self) -> CommitResult | None:
+        """Prepare and run a commit in this thread; None if nothing pends."""
+        prepared = self.prepare_commit()
+        return None if prepared is None else self.run_commit(prepared)
 
     def release(self, partitions: Iterable[int]) -> None:
         """Forget partitions taken away by a rebalance (commit first: pending rows of them
@@ -221,11 +255,12 @@ class LakeAgent(ABC):
     def _ensure_loaded(self, partition: int) -> None:
         if partition in self._known:
             return
-        self.table.refresh()
-        committed = self.writer.committed_offsets(self.table, self.group)
+        # A fresh Table object: a commit thread may be using `self.table` right now.
+        table = self.table.catalog.load_table(self.table.name())
+        committed = self.writer.committed_offsets(table, self.group)
         self._next_offset[partition] = committed.get((self.topic, partition), 0)
         if self.stateful:
-            self.load_state(partition, self._read_state(partition))
+            self.load_state(partition, self._read_state(table, partition))
         self._known.add(partition)
         logger.info(
             "%s: partition %d resumes at offset %d",
@@ -234,25 +269,19 @@ class LakeAgent(ABC):
             self._next_offset[partition],
         )
 
-    def _pending_rows_table(self) -> pa.Table:
-        schema = self.table.schema().as_arrow()
-        if not self._pending_rows:
-            return schema.empty_table()
-        return pa.concat_tables(self._pending_rows).cast(schema)
-
-    def _write_state(self, partition: int, state: State) -> str:
+    def _write_state(self, partition: int, data: bytes) -> str:
         location = self.table.metadata.location.rstrip("/")
         name = f"p{partition}-{uuid.uuid4().hex}.json"
         path = f"{location}/metadata/financelake-state/{self.group}/{name}"
         with self.table.io.new_output(path).create(overwrite=True) as out:
-            out.write(json.dumps(state, separators=(",", ":")).encode())
+            out.write(data)
         return path
 
-    def _read_state(self, partition: int) -> State | None:
-        path = newest_summary_value(self.table, state_key(self.group, partition))
+    def _read_state(self, table: Table, partition: int) -> State | None:
+        path = newest_summary_value(table, state_key(self.group, partition))
         if path is None:
             return None
-        with self.table.io.new_input(path).open() as stream:
+        with table.io.new_input(path).open() as stream:
             state: State = json.loads(stream.read())
         return state
 

@@ -1,0 +1,76 @@
+"""A `TickBatch` record as columns, decoded once per record for every agent that reads it.
+
+The numeric columns come straight from the packed wire bytes (prices and sizes are little-
+endian doubles already: zero copy; times are varints, decoded for the whole column at once in
+numpy); only the two string columns go through the protobuf message. That is what keeps the
+stream's per-record cost at a few tens of microseconds for 1,000 trades.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from financelake.gen.common.v1 import tick_pb2
+from financelake.services.ingestion.fast_validation import packed_fields
+
+_TIMES, _PRICES, _SIZES = 2, 3, 4
+
+
+@dataclass(frozen=True, eq=False)
+class TickColumns:
+    """One record's trades, row i across every column."""
+
+    symbol: str
+    event_time_ns: npt.NDArray[np.int64]
+    price: npt.NDArray[np.float64]
+    size: npt.NDArray[np.float64]
+    exchanges: list[str]
+    """Empty when the source reported no venue (the contract's "none")."""
+    trade_ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.price)
+
+
+def decode_varints(payload: memoryview | bytes) -> npt.NDArray[np.int64]:
+    """Packed non-negative varints (at most 9 bytes each) as int64, vectorised."""
+    data = np.frombuffer(payload, dtype=np.uint8)
+    if not len(data):
+        return np.empty(0, np.int64)
+    ends = np.flatnonzero(data < 0x80)
+    if not len(ends) or int(ends[-1]) != len(data) - 1:
+        raise ValueError("packed varints end inside a value")
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    byte_index = np.arange(len(data), dtype=np.int64) - np.repeat(starts, ends - starts + 1)
+    if int(byte_index.max()) > 8:
+        raise ValueError("a packed varint is negative or longer than an int64")
+    groups = (data & 0x7F).astype(np.uint64) << (7 * byte_index).astype(np.uint64)
+    return np.bitwise_or.reduceat(groups, starts).astype(np.int64)
+
+
+def decode_tick_batch(raw: bytes) -> TickColumns:
+    """The columns of a serialised `TickBatch` (any valid encoding is accepted)."""
+    message = tick_pb2.TickBatch.FromString(raw)
+    packed = packed_fields(raw)
+    if packed is None:
+        # Another serializer's field order: the message's own (slower) accessors.
+        times = np.asarray(message.event_time_unix_nanos, np.int64)
+        prices = np.asarray(message.prices, np.float64)
+        sizes = np.asarray(message.sizes, np.float64)
+    else:
+        times = decode_varints(packed[_TIMES])
+        prices = np.frombuffer(packed[_PRICES], dtype="<f8")
+        sizes = np.frombuffer(packed[_SIZES], dtype="<f8")
+    return TickColumns(
+        symbol=message.symbol,
+        event_time_ns=times,
+        price=prices,
+        size=sizes,
+        exchanges=list(message.exchanges),
+        trade_ids=list(message.trade_ids),
+    )
