@@ -3,6 +3,9 @@
 Registered once under the names in `CODECS`; topics name them as their value serializer, so
 agents receive decoded values and producers send bytes they serialized themselves. Tick
 batches decode straight to columns (`TickColumns`), once per record for all their agents.
+Bytes that do not decode become `Malformed` values, which agents skip and log: raising
+instead would make Faust stop the agent, and the same record would stop it after every
+restart.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from faust.serializers import codecs
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from financelake.gen.common.v1 import alert_pb2, bar_pb2
+from financelake.stream.agents.core import Malformed
 from financelake.stream.tick_columns import decode_tick_batch
 
 
@@ -24,7 +28,10 @@ class ProtobufCodec(codecs.Codec):
         self.message_type = message_type
 
     def _loads(self, s: bytes) -> Any:
-        return self.message_type.FromString(s)
+        try:
+            return self.message_type.FromString(s)
+        except DecodeError as exc:
+            return Malformed(f"not a {self.message_type.__name__}: {exc}")
 
     def _dumps(self, obj: Any) -> bytes:
         if isinstance(obj, bytes):
@@ -39,7 +46,10 @@ class TickColumnsCodec(codecs.Codec):
     """`TickBatch` bytes in, `TickColumns` out (consume only: nothing produces columns)."""
 
     def _loads(self, s: bytes) -> Any:
-        return decode_tick_batch(s)
+        try:
+            return decode_tick_batch(s)
+        except (DecodeError, ValueError) as exc:
+            return Malformed(f"not a valid TickBatch: {exc}")
 
     def _dumps(self, obj: Any) -> bytes:
         raise TypeError("tick columns are not produced; send serialized TickBatch bytes")

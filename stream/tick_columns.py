@@ -54,7 +54,9 @@ def decode_varints(payload: memoryview | bytes) -> npt.NDArray[np.int64]:
 
 
 def decode_tick_batch(raw: bytes) -> TickColumns:
-    """The columns of a serialised `TickBatch` (any valid encoding is accepted)."""
+    """The columns of a serialised `TickBatch` (any valid encoding is accepted); ValueError
+    when the columns disagree in length (the ingestion service never lets such a batch
+    through, but any producer can write to the topic)."""
     message = tick_pb2.TickBatch.FromString(raw)
     packed = packed_fields(raw)
     if packed is None:
@@ -66,6 +68,13 @@ def decode_tick_batch(raw: bytes) -> TickColumns:
         times = decode_varints(packed[_TIMES])
         prices = np.frombuffer(packed[_PRICES], dtype="<f8")
         sizes = np.frombuffer(packed[_SIZES], dtype="<f8")
+    rows = len(times)
+    shape = (len(prices), len(sizes), len(message.trade_ids))
+    if shape != (rows, rows, rows) or len(message.exchanges) not in (0, rows):
+        raise ValueError(
+            f"ragged columns: {rows} times, {shape[0]} prices, {shape[1]} sizes, "
+            f"{shape[2]} trade ids, {len(message.exchanges)} exchanges"
+        )
     return TickColumns(
         symbol=message.symbol,
         event_time_ns=times,

@@ -53,6 +53,13 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class Malformed:
+    """A record value the codec could not decode (see `codecs`)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Emit:
     """A message an agent produces to its output topic."""
 
@@ -125,6 +132,7 @@ class LakeAgent(ABC):
         self._last_commit = time.monotonic()
         self.records_total = 0
         self.replayed_total = 0
+        self.malformed_total = 0
         self.rows_total = 0
 
     # ---- what each agent defines ------------------------------------------------------
@@ -162,7 +170,10 @@ class LakeAgent(ABC):
             self.replayed_total += len(batch) - len(fresh)
             if not fresh:
                 continue
-            rows, produced = self.handle(partition, fresh)
+            usable = [r for r in fresh if not isinstance(r.value, Malformed)]
+            if len(usable) < len(fresh):
+                self._skip_malformed(partition, fresh)
+            rows, produced = self.handle(partition, usable) if usable else (None, [])
             emits.extend(produced)
             if rows is not None and rows.num_rows:
                 self._pending_rows.append(rows)
@@ -173,6 +184,21 @@ class LakeAgent(ABC):
             if self._pending_since is None:
                 self._pending_since = time.monotonic()
         return emits
+
+    def _skip_malformed(self, partition: int, records: Sequence[Record]) -> None:
+        # Skipped, not retried: the same bytes would fail on every restart. Their offsets
+        # still advance with the commit, and the log names each one for a replay by hand.
+        for record in records:
+            if isinstance(record.value, Malformed):
+                self.malformed_total += 1
+                logger.error(
+                    "%s: skipping malformed record %s[%d]@%d: %s",
+                    self.name,
+                    self.topic,
+                    partition,
+                    record.offset,
+                    record.value.reason,
+                )
 
     def due(self, now: float | None = None) -> bool:
         """True when pending records should be committed now."""

@@ -437,7 +437,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backlog", type=int, default=3000, help="1,000-trade batches")
+    parser.add_argument("--backlog", type=int, default=10_000, help="1,000-trade batches")
     parser.add_argument("--live", type=float, default=30.0, help="seconds of live feed")
     parser.add_argument(
         "--profile",

@@ -368,3 +368,30 @@ def test_features_and_alerts_follow_the_bars_and_imported_bars_land_in_silver(
     ]
     assert {a.alert_id for a in on_topic} == set(alerts["alert_id"].to_pylist())
     assert worker.stop() == 0
+
+
+def test_malformed_records_are_skipped_and_logged_not_fatal(
+    stream_settings: Settings, stream_worker: WorkerFactory
+) -> None:
+    good = make_batches(["AAPL"], 1, 100, 2, seed=8)
+    ragged = tick_pb2.TickBatch(
+        symbol="AAPL", event_time_unix_nanos=[START_NS], prices=[1.0, 2.0], trade_ids=["r"]
+    )
+    producer = Producer({"bootstrap.servers": stream_settings.bootstrap_servers, "acks": "all"})
+    producer.produce(stream_settings.topics.ticks, good[0].SerializeToString(), b"AAPL")
+    producer.produce(stream_settings.topics.ticks, b"\xff\xff not protobuf", b"AAPL")
+    producer.produce(stream_settings.topics.ticks, ragged.SerializeToString(), b"AAPL")
+    producer.produce(stream_settings.topics.ticks, good[1].SerializeToString(), b"AAPL")
+    producer.produce(stream_settings.topics.bars, b"\x08\xff", b"AAPL")
+    assert producer.flush(30) == 0
+
+    worker = stream_worker.start()
+    bronze = wait_for_rows(stream_settings, "bronze.ticks", 200, worker)
+    time.sleep(2)
+    assert worker.process.poll() is None, worker.log_tail()
+    assert bronze.num_rows == 200
+    log = worker.log.read_text()
+    assert "skipping malformed record" in log
+    assert "ragged columns" in log
+    assert f"{stream_settings.topics.bars}[" in log
+    assert worker.stop() == 0

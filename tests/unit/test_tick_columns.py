@@ -52,3 +52,11 @@ def test_fields_in_another_order_still_decode() -> None:
 def test_malformed_varints_are_refused(payload: bytes) -> None:
     with pytest.raises(ValueError, match="varint"):
         decode_varints(payload)
+
+
+def test_ragged_columns_are_refused() -> None:
+    batch = tick_pb2.TickBatch(
+        symbol="X", event_time_unix_nanos=[1, 2], prices=[1.0], sizes=[1, 1], trade_ids=["a", "b"]
+    )
+    with pytest.raises(ValueError, match="ragged columns"):
+        decode_tick_batch(batch.SerializeToString())
