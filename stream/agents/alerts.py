@@ -17,7 +17,7 @@ from pyiceberg.table import Table
 from financelake.gen.common.v1 import alert_pb2
 from financelake.services.ingestion.convert import INTERVAL_PROTOS, timestamp
 from financelake.services.ingestion.records import Interval
-from financelake.stream.agents.core import CommitPolicy, Emit, LakeAgent, Record, State
+from financelake.stream.agents.core import CommitPolicy, Emit, Record, State, StatefulAgent
 from financelake.stream.alert_rules import AlertConfig, AlertEngine, DetectedAlert, alerts_table
 from financelake.stream.convert import bar_columns
 
@@ -48,11 +48,10 @@ def alert_message(alert: DetectedAlert) -> alert_pb2.Alert:
     )
 
 
-class AlertsAgent(LakeAgent):
+class AlertsAgent(StatefulAgent[AlertEngine]):
     """Price-move and volume-spike detection on every closed bar."""
 
     name = "alerts"
-    stateful = True
 
     def __init__(
         self,
@@ -65,24 +64,18 @@ class AlertsAgent(LakeAgent):
     ) -> None:
         super().__init__(table=table, topic=topic, group=group, policy=policy)
         self.config = config
-        self._engines: dict[int, AlertEngine] = {}
 
-    def load_state(self, partition: int, state: State | None) -> None:
-        self._engines[partition] = (
-            AlertEngine(self.config) if state is None else AlertEngine.from_dict(state, self.config)
-        )
+    def new_state(self) -> AlertEngine:
+        return AlertEngine(self.config)
 
-    def dump_state(self, partition: int) -> State | None:
-        return self._engines[partition].to_dict()
-
-    def forget(self, partition: int) -> None:
-        self._engines.pop(partition, None)
+    def restore_state(self, data: State) -> AlertEngine:
+        return AlertEngine.from_dict(data, self.config)
 
     def handle(
         self, partition: int, records: Sequence[Record]
     ) -> tuple[pa.Table | None, list[Emit]]:
         bars = bar_columns([r.value for r in records])
-        alerts = self._engines[partition].apply(
+        alerts = self.states[partition].apply(
             bars.symbol,
             bars.interval,
             bars.start_time_ns,

@@ -17,17 +17,16 @@ import pyarrow as pa
 from pyiceberg.table import Table
 
 from financelake.services.ingestion.records import NANOS_PER_SECOND
-from financelake.stream.agents.core import CommitPolicy, Emit, LakeAgent, Record, State
+from financelake.stream.agents.core import CommitPolicy, Emit, Record, State, StatefulAgent
 from financelake.stream.bars import BarBuilder, BarFrame
 from financelake.stream.convert import bar_messages, bars_rows, frame_columns
 from financelake.stream.tick_columns import TickColumns
 
 
-class BarsAgent(LakeAgent):
+class BarsAgent(StatefulAgent[BarBuilder]):
     """Trades to event-time 1-minute bars, with the lateness policy of `stream.bars`."""
 
     name = "bars"
-    stateful = True
 
     def __init__(
         self,
@@ -42,30 +41,22 @@ class BarsAgent(LakeAgent):
         super().__init__(table=table, topic=topic, group=group, policy=policy)
         self.grace_ns = int(grace_s * NANOS_PER_SECOND)
         self.retention_ns = int(retention_s * NANOS_PER_SECOND)
-        self._builders: dict[int, BarBuilder] = {}
 
-    def load_state(self, partition: int, state: State | None) -> None:
-        self._builders[partition] = (
-            BarBuilder(grace_ns=self.grace_ns, retention_ns=self.retention_ns)
-            if state is None
-            else BarBuilder.from_dict(state)
-        )
+    def new_state(self) -> BarBuilder:
+        return BarBuilder(grace_ns=self.grace_ns, retention_ns=self.retention_ns)
 
-    def dump_state(self, partition: int) -> State | None:
-        return self._builders[partition].to_dict()
-
-    def forget(self, partition: int) -> None:
-        self._builders.pop(partition, None)
+    def restore_state(self, data: State) -> BarBuilder:
+        return BarBuilder.from_dict(data)
 
     @property
     def too_late_total(self) -> int:
         """Trades refused as too late, over the partitions this worker holds."""
-        return sum(b.too_late_total for b in self._builders.values())
+        return sum(b.too_late_total for b in self.states.values())
 
     def handle(
         self, partition: int, records: Sequence[Record]
     ) -> tuple[pa.Table | None, list[Emit]]:
-        finished = apply_records(self._builders[partition], [r.value for r in records])
+        finished = apply_records(self.states[partition], [r.value for r in records])
         if not finished:
             return None, []
         columns = frame_columns(_concat(finished))

@@ -30,7 +30,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 from pyiceberg.table import Table
@@ -143,14 +143,14 @@ class LakeAgent(ABC):
     ) -> tuple[pa.Table | None, list[Emit]]:
         """Turn new records of one partition (offset order) into rows and messages."""
 
-    def load_state(self, partition: int, state: State | None) -> None:  # noqa: B027 (optional)
-        """Adopt a partition's committed state (None: it has none yet). Stateful agents."""
+    def load_state(self, partition: int, state: State | None) -> None:  # noqa: B027
+        """Adopt a partition's committed state (None: it has none yet); `StatefulAgent`."""
 
     def dump_state(self, partition: int) -> State | None:
-        """The partition's current state for a checkpoint. Stateful agents."""
+        """The partition's current state for a checkpoint; `StatefulAgent`."""
         return None
 
-    def forget(self, partition: int) -> None:  # noqa: B027 (optional hook)
+    def forget(self, partition: int) -> None:  # noqa: B027
         """Drop in-memory state of a partition this worker no longer owns."""
 
     # ---- driving ----------------------------------------------------------------------
@@ -314,3 +314,42 @@ class LakeAgent(ABC):
     def _current_snapshot_id(self) -> int | None:
         snapshot = self.table.current_snapshot()
         return None if snapshot is None else snapshot.snapshot_id
+
+
+class Checkpointable(Protocol):
+    """A domain state an agent checkpoints: JSON-ready through `to_dict`."""
+
+    def to_dict(self) -> State: ...
+
+
+StateT = TypeVar("StateT", bound=Checkpointable)
+
+
+class StatefulAgent(LakeAgent, Generic[StateT]):
+    """A lake agent with one domain state per partition (its symbols' bars, indicators...),
+    checkpointed with each commit and restored on the partition's first record."""
+
+    stateful = True
+
+    def __init__(
+        self, *, table: Table, topic: str, group: str, policy: CommitPolicy | None = None
+    ) -> None:
+        super().__init__(table=table, topic=topic, group=group, policy=policy)
+        self.states: dict[int, StateT] = {}
+
+    @abstractmethod
+    def new_state(self) -> StateT:
+        """The state of a partition that never committed."""
+
+    @abstractmethod
+    def restore_state(self, data: State) -> StateT:
+        """The state a checkpoint describes."""
+
+    def load_state(self, partition: int, state: State | None) -> None:
+        self.states[partition] = self.new_state() if state is None else self.restore_state(state)
+
+    def dump_state(self, partition: int) -> State | None:
+        return self.states[partition].to_dict()
+
+    def forget(self, partition: int) -> None:
+        self.states.pop(partition, None)
