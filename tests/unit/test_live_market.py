@@ -1,0 +1,89 @@
+"""The market-data service's live view: quotes and the bar in progress from trade records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from financelake.services.ingestion.records import Interval
+from financelake.services.marketdata.live import MINUTE_NS, LiveBar, LiveMarket
+from financelake.stream.bars import aggregate_bars
+from financelake.stream.tick_columns import TickColumns
+
+T0 = 1_767_000_000 * 1_000_000_000 // MINUTE_NS * MINUTE_NS
+
+
+def trades(symbol: str, times: list[int], prices: list[float], sizes: list[float]) -> TickColumns:
+    return TickColumns(
+        symbol=symbol,
+        event_time_ns=np.asarray(times, np.int64),
+        price=np.asarray(prices, np.float64),
+        size=np.asarray(sizes, np.float64),
+        exchanges=[],
+        trade_ids=[str(i) for i in range(len(times))],
+    )
+
+
+def test_the_bar_in_progress_equals_the_streams_bar_of_the_same_trades() -> None:
+    rng = np.random.default_rng(5)
+    times = np.sort(rng.integers(T0, T0 + MINUTE_NS, 300))
+    prices = rng.uniform(99, 101, 300)
+    sizes = rng.integers(0, 50, 300).astype(np.float64)
+    market = LiveMarket()
+    order = rng.permutation(300)  # batches arrive in any order within the minute
+    for chunk in np.array_split(order, 7):
+        market.on_trades(
+            trades("AAPL", times[chunk].tolist(), prices[chunk].tolist(), sizes[chunk].tolist())
+        )
+    quote = market.quote("AAPL", now_ns=int(times.max()) + 5)
+    assert quote is not None
+    bar = quote.current_bar
+    assert bar is not None
+    # The stream's definition breaks time ties by arrival; the test's times are distinct.
+    reference = aggregate_bars(np.full(300, "AAPL"), times, prices, sizes)
+    assert (bar.start_time_ns, bar.trade_count) == (T0, 300)
+    assert bar.open == reference.open[0]
+    assert bar.close == reference.close[0]
+    assert (bar.high, bar.low) == (reference.high[0], reference.low[0])
+    assert bar.volume == pytest.approx(reference.volume[0], rel=1e-12)
+    assert bar.vwap == pytest.approx(reference.vwap[0], rel=1e-12)
+    assert quote.trade.price == prices[np.argmax(times)]
+    assert quote.staleness_ns == 5
+
+
+def test_a_new_minute_starts_a_new_bar_and_late_trades_do_not_reopen_the_old_one() -> None:
+    market = LiveMarket()
+    market.on_trades(trades("MSFT", [T0 + 1, T0 + 2], [10.0, 11.0], [1.0, 1.0]))
+    rolled = market.on_trades(trades("MSFT", [T0 + MINUTE_NS + 3], [12.0], [2.0]))
+    assert rolled is not None
+    assert (rolled.start_time_ns, rolled.open, rolled.trade_count) == (T0 + MINUTE_NS, 12.0, 1)
+    assert market.on_trades(trades("MSFT", [T0 + 10], [1.0], [1.0])) is None
+    quote = market.quote("MSFT", now_ns=T0 + MINUTE_NS + 3)
+    assert quote is not None
+    assert quote.trade.price == 12.0  # the late trade is not the latest
+    assert quote.current_bar == rolled
+
+
+def test_zero_volume_trades_give_the_mean_price_as_vwap() -> None:
+    market = LiveMarket()
+    bar = market.on_trades(trades("X", [T0, T0 + 1], [10.0, 20.0], [0.0, 0.0]))
+    assert bar is not None
+    assert bar.vwap == 15.0
+
+
+def test_unknown_symbols_have_no_quote_and_the_newest_closed_bar_is_kept() -> None:
+    market = LiveMarket()
+    assert market.quote("NOPE", now_ns=T0) is None
+
+    def closed(start: int, revision: int, close: float) -> LiveBar:
+        return LiveBar(
+            "SPY", Interval.M1, start, 1, 2, 0.5, close, 10, 1.5, 3, 0, 0, revision=revision
+        )
+
+    market.on_bar(closed(T0 + MINUTE_NS, 0, 1.0))
+    market.on_bar(closed(T0, 0, 2.0))  # older: ignored
+    assert market.last_closed("SPY", Interval.M1) == closed(T0 + MINUTE_NS, 0, 1.0)
+    market.on_bar(closed(T0 + MINUTE_NS, 1, 3.0))  # an amendment replaces it
+    amended = market.last_closed("SPY", Interval.M1)
+    assert amended is not None
+    assert amended.close == 3.0
