@@ -1,36 +1,94 @@
 """The gRPC adapter of `financelake.marketdata.v1.MarketDataService`.
 
-No RPC is served yet; each answers UNIMPLEMENTED (via `errors.Unimplemented` and the
-error-mapping interceptor) until its issue lands.
+ListSymbols and GetBars read `silver.bars` through a `BarStore` (the rules of which rows
+are served are in `bar_store`), each Iceberg read in a worker thread so the event loop is
+never blocked. GetQuote, GetIndicators and WatchBars are not served yet: each answers
+UNIMPLEMENTED (via `errors.Unimplemented` and the error-mapping interceptor).
+
+Paging: GetBars pages hold `page_size` bars (default 1000; protovalidate caps it at
+10000), ListSymbols pages `page_size` symbols (default 100, at most 1000); tokens are bound
+to their request (`paging`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
 
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
 from financelake.gen.marketdata.v1 import marketdata_service_pb2_grpc as pb_grpc
-from financelake.services.errors import Unimplemented
+from financelake.services.errors import Unavailable, Unimplemented
+from financelake.services.marketdata import convert, paging
+from financelake.services.marketdata.bar_store import BarStore, search, search_key
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["MarketDataService"].full_name
+DEFAULT_BARS_PAGE_SIZE = 1000
+DEFAULT_SYMBOLS_PAGE_SIZE = 100
 
 
 class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
-    """Serves MarketDataService over gRPC."""
+    """Serves MarketDataService over gRPC from `store` (set once the lake is open)."""
+
+    def __init__(self, store: BarStore | None = None) -> None:
+        self._store = store
+
+    def use_store(self, store: BarStore) -> None:
+        """Serve the lake's RPCs from `store`."""
+        self._store = store
+
+    def _ready(self) -> BarStore:
+        if self._store is None:
+            raise Unavailable("the lake catalog is not open yet")
+        return self._store
 
     async def ListSymbols(
         self, request: pb.ListSymbolsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSymbolsResponse:
-        """Symbols known to the lake, paged."""
-        raise Unimplemented(f"{SERVICE_NAME}/ListSymbols")
+        """Symbols known to the lake, matching `query`, paged."""
+        store = self._ready()
+        after = paging.symbols_cursor(request.page_token, request.query)
+        summaries = search(await asyncio.to_thread(store.symbols), request.query)
+        if after is not None:
+            cursor = (after.rank, after.symbol)
+            summaries = [s for s in summaries if search_key(s.symbol, request.query) > cursor]
+        size = request.page_size or DEFAULT_SYMBOLS_PAGE_SIZE
+        page = summaries[:size]
+        token = ""
+        if len(summaries) > size:
+            rank, symbol = search_key(page[-1].symbol, request.query)
+            token = paging.symbols_token(request.query, paging.SymbolsCursor(rank, symbol))
+        return pb.ListSymbolsResponse(
+            symbols=[convert.symbol_summary(s) for s in page], next_page_token=token
+        )
 
     async def GetBars(
         self, request: pb.GetBarsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetBarsResponse:
         """Historical bars of one symbol and interval over a time range, paged."""
-        raise Unimplemented(f"{SERVICE_NAME}/GetBars")
+        store = self._ready()
+        interval = convert.interval(request.interval)
+        query = paging.BarsQuery(
+            request.symbol,
+            interval.value,
+            convert.nanos(request.start_time),
+            convert.nanos(request.end_time),
+        )
+        page = await asyncio.to_thread(
+            store.page,
+            query.symbol,
+            interval,
+            query.start_ns,
+            query.end_ns,
+            request.page_size or DEFAULT_BARS_PAGE_SIZE,
+            from_ns=paging.bars_cursor(request.page_token, query),
+        )
+        token = "" if page.next_start_ns is None else paging.bars_token(query, page.next_start_ns)
+        return pb.GetBarsResponse(
+            bars=convert.bar_messages(page.bars, request.symbol, request.interval),
+            next_page_token=token,
+        )
 
     async def GetQuote(
         self, request: pb.GetQuoteRequest, context: grpc.aio.ServicerContext

@@ -61,13 +61,25 @@ def _reason(rule_id: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in rule_id).upper()
 
 
+# Message-level rules (CEL across fields) carry no field path. The contracts name such a rule
+# `<message>.<rule>`; a rule listed here is reported on the field a client has to change.
+_MESSAGE_RULE_FIELDS = {"time_range": "end_time"}
+
+
+def _field_of(violation: protovalidate.Violation) -> str:
+    path = violation.proto.field
+    if path is not None and path.elements:
+        return field_path(path)
+    return _MESSAGE_RULE_FIELDS.get(violation.proto.rule_id.rpartition(".")[2], "")
+
+
 def violations_of(
     message: Message, validator: protovalidate.Validator
 ) -> list[errors.FieldViolation]:
     """The field violations of one message, empty when it is valid."""
     return [
         errors.FieldViolation(
-            field=field_path(violation.proto.field) if violation.proto.field else "",
+            field=_field_of(violation),
             description=violation.proto.message or violation.proto.rule_id,
             reason=_reason(violation.proto.rule_id),
         )

@@ -73,13 +73,14 @@ CASES = [
     ServerCase(
         "marketdata",
         build_marketdata,
+        # The lake (a local SqlCatalog under the test's home) opens at start.
         {"financelake.marketdata.v1.MarketDataService": SERVING},
         (
             (
-                "financelake.marketdata.v1.MarketDataService/ListSymbols",
-                lambda channel: stub_for(
-                    marketdata_grpc.MarketDataServiceStub, channel
-                ).ListSymbols(marketdata_pb.ListSymbolsRequest(), timeout=DEADLINE_S),
+                "financelake.marketdata.v1.MarketDataService/GetQuote",
+                lambda channel: stub_for(marketdata_grpc.MarketDataServiceStub, channel).GetQuote(
+                    marketdata_pb.GetQuoteRequest(symbol="AAPL"), timeout=DEADLINE_S
+                ),
             ),
         ),
     ),
