@@ -9,9 +9,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from financelake.gen.common.v1 import bar_pb2
 from financelake.gen.marketdata.v1 import marketdata_pb2
 from financelake.services.errors import FieldViolation, InvalidInput
-from financelake.services.ingestion.convert import INTERVALS, SOURCE_PROTOS, timestamp
+from financelake.services.ingestion.convert import (
+    INTERVAL_PROTOS,
+    INTERVALS,
+    SOURCE_PROTOS,
+    timestamp,
+)
 from financelake.services.ingestion.records import NANOS_PER_SECOND, Interval
 from financelake.services.marketdata.bar_store import NANOS_PER_MICRO, SymbolSummary
+from financelake.services.marketdata.live import LiveBar, LiveQuote
 
 _SOURCES: dict[str, bar_pb2.BarSource] = {
     source.value: number for source, number in SOURCE_PROTOS.items()
@@ -82,3 +88,48 @@ def symbol_summary(summary: SymbolSummary) -> marketdata_pb2.SymbolSummary:
         first_data_time=timestamp(summary.first_data_ns),
         last_data_time=timestamp(summary.last_data_ns),
     )
+
+
+def live_bar_message(bar: LiveBar) -> bar_pb2.Bar:
+    """A bar of the live view as a common.v1.Bar."""
+    return bar_pb2.Bar(
+        symbol=bar.symbol,
+        interval=INTERVAL_PROTOS[bar.interval],
+        start_time=timestamp(bar.start_time_ns),
+        open=bar.open,
+        high=bar.high,
+        low=bar.low,
+        close=bar.close,
+        volume=bar.volume,
+        vwap=bar.vwap,
+        trade_count=bar.trade_count,
+        source=_SOURCES[bar.source],
+        adjusted=bar.adjusted,
+        revision=bar.revision,
+    )
+
+
+def quote_message(quote: LiveQuote) -> marketdata_pb2.Quote:
+    """GetQuote's answer from the live view."""
+    message = marketdata_pb2.Quote(
+        symbol=quote.symbol,
+        last_price=quote.trade.price,
+        last_size=quote.trade.size,
+        last_trade_time=timestamp(quote.trade.time_ns),
+    )
+    if quote.current_bar is not None:
+        message.current_bar.CopyFrom(live_bar_message(quote.current_bar))
+    message.staleness.FromNanoseconds(quote.staleness_ns)
+    return message
+
+
+def lake_quote_message(summary: SymbolSummary, now_ns: int) -> marketdata_pb2.Quote:
+    """GetQuote's answer for a symbol with no live trade: the close and start of its latest
+    bar in the lake (no size, no bar in progress), and how old that is."""
+    message = marketdata_pb2.Quote(
+        symbol=summary.symbol,
+        last_price=summary.last_price,
+        last_trade_time=timestamp(summary.last_data_ns),
+    )
+    message.staleness.FromNanoseconds(max(0, now_ns - summary.last_data_ns))
+    return message

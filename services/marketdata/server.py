@@ -16,6 +16,8 @@ import grpc
 from financelake.gen.marketdata.v1 import marketdata_service_pb2_grpc as pb_grpc
 from financelake.services import server as plumbing
 from financelake.services.marketdata.bar_store import BarStore
+from financelake.services.marketdata.live import LiveMarket
+from financelake.services.marketdata.live_feed import LiveFeed
 from financelake.services.marketdata.servicer import SERVICE_NAME, MarketDataServicer
 from financelake.services.settings import Settings
 from financelake.stream.lake.catalog import open_catalog
@@ -74,8 +76,12 @@ class LakeBars:
 
 def build_server(settings: Settings, health: plumbing.ServerHealth) -> tuple[grpc.aio.Server, int]:
     """The market-data server on `settings.servers.marketdata_port`, not started."""
-    servicer = MarketDataServicer()
+    live = LiveFeed(
+        settings.bootstrap_servers, settings.topics.ticks, settings.topics.bars, LiveMarket()
+    )
+    servicer = MarketDataServicer(live=live)
     health.add_dependency(LakeBars(settings, servicer, health))
+    health.add_dependency(live)
     return plumbing.build_server(
         settings,
         settings.servers.marketdata_port,

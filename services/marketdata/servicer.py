@@ -2,8 +2,10 @@
 
 ListSymbols and GetBars read `silver.bars` through a `BarStore` (the rules of which rows
 are served are in `bar_store`), each Iceberg read in a worker thread so the event loop is
-never blocked. GetQuote, GetIndicators and WatchBars are not served yet: each answers
-UNIMPLEMENTED (via `errors.Unimplemented` and the error-mapping interceptor).
+never blocked. GetQuote and WatchBars answer from memory: the `LiveFeed` keeps a `LiveMarket`
+current from the ticks and bars topics and fans bar updates out to watchers. GetIndicators
+is not served yet: it answers UNIMPLEMENTED (via `errors.Unimplemented` and the
+error-mapping interceptor).
 
 Paging: GetBars pages hold `page_size` bars (default 1000; protovalidate caps it at
 10000), ListSymbols pages `page_size` symbols (default 100, at most 1000); tokens are bound
@@ -13,15 +15,19 @@ to their request (`paging`).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import grpc
 
+from financelake.gen.marketdata.v1 import marketdata_pb2
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
 from financelake.gen.marketdata.v1 import marketdata_service_pb2_grpc as pb_grpc
-from financelake.services.errors import Unavailable, Unimplemented
+from financelake.services.errors import FieldViolation, InvalidInput, Unavailable, Unimplemented
+from financelake.services.ingestion.records import Interval
 from financelake.services.marketdata import convert, paging
-from financelake.services.marketdata.bar_store import BarStore, search, search_key
+from financelake.services.marketdata.bar_store import BarStore, UnknownSymbol, search, search_key
+from financelake.services.marketdata.live_feed import LiveFeed
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["MarketDataService"].full_name
 DEFAULT_BARS_PAGE_SIZE = 1000
@@ -31,12 +37,18 @@ DEFAULT_SYMBOLS_PAGE_SIZE = 100
 class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
     """Serves MarketDataService over gRPC from `store` (set once the lake is open)."""
 
-    def __init__(self, store: BarStore | None = None) -> None:
+    def __init__(self, store: BarStore | None = None, live: LiveFeed | None = None) -> None:
         self._store = store
+        self._live = live
 
     def use_store(self, store: BarStore) -> None:
         """Serve the lake's RPCs from `store`."""
         self._store = store
+
+    def _live_feed(self) -> LiveFeed:
+        if self._live is None or not self._live.ready:
+            raise Unavailable("the live feed is not reading Kafka yet; retry")
+        return self._live
 
     def _ready(self) -> BarStore:
         if self._store is None:
@@ -93,8 +105,18 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
     async def GetQuote(
         self, request: pb.GetQuoteRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetQuoteResponse:
-        """The latest quote of one symbol."""
-        raise Unimplemented(f"{SERVICE_NAME}/GetQuote")
+        """The latest trade and bar in progress of one symbol, from memory; a symbol with no
+        live trade since the server started is answered from its latest bar in the lake."""
+        live = self._live_feed()
+        now = time.time_ns()
+        quote = live.market.quote(request.symbol, now)
+        if quote is not None:
+            return pb.GetQuoteResponse(quote=convert.quote_message(quote))
+        summaries = await asyncio.to_thread(self._ready().symbols)
+        summary = next((s for s in summaries if s.symbol == request.symbol), None)
+        if summary is None:
+            raise UnknownSymbol(request.symbol)
+        return pb.GetQuoteResponse(quote=convert.lake_quote_message(summary, now))
 
     async def GetIndicators(
         self, request: pb.GetIndicatorsRequest, context: grpc.aio.ServicerContext
@@ -105,5 +127,36 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
     async def WatchBars(
         self, request: pb.WatchBarsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchBarsResponse]:
-        """Live bars as they close (an async generator once served)."""
-        raise Unimplemented(f"{SERVICE_NAME}/WatchBars")
+        """The requested symbols' bars of one interval: first each symbol's last closed bar,
+        then every change of the bar in progress and every bar as it closes. A watcher that
+        falls behind loses its oldest updates (the next one says so), never slows others."""
+        live = self._live_feed()
+        wanted = convert.interval(request.interval)
+        if wanted is not Interval.M1:
+            raise InvalidInput(
+                "live bars are 1-minute bars",
+                violations=[FieldViolation("interval", "WatchBars streams INTERVAL_1M bars")],
+            )
+        symbols = frozenset(request.symbols)
+        subscription = live.updates.add(
+            lambda u: u.bar.symbol in symbols and u.bar.interval is wanted
+        )
+        try:
+            for symbol in request.symbols:
+                last = live.market.last_closed(symbol, wanted)
+                if last is not None:
+                    yield pb.WatchBarsResponse(
+                        update=marketdata_pb2.BarUpdate(
+                            bar=convert.live_bar_message(last), closed=True
+                        )
+                    )
+            async for delivery in subscription:
+                yield pb.WatchBarsResponse(
+                    update=marketdata_pb2.BarUpdate(
+                        bar=convert.live_bar_message(delivery.item.bar),
+                        closed=delivery.item.closed,
+                        dropped_updates=delivery.skipped > 0,
+                    )
+                )
+        finally:
+            live.updates.remove(subscription)
