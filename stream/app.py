@@ -54,6 +54,10 @@ def faust_app(settings: Settings) -> faust.App:
         # Agents acknowledge only after their Iceberg commit, and commit on revocation
         # themselves; Faust waiting for acks first would stall every rebalance.
         stream_wait_empty=False,
+        # A worker that died without leaving the group holds its partitions this long; the
+        # default 60 s would stall a restarted worker for a minute.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
         web_enabled=stream.web_enabled,
         web_bind=stream.web_host,
         web_host=stream.web_host,

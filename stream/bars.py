@@ -436,7 +436,12 @@ class BarBuilder:
         windows = data["windows"]
         builder._state = Partials(
             **{
-                name: np.asarray(windows[name], dtype=getattr(template, name).dtype)
+                # np.str_ sizes the strings to the longest symbol; the template's dtype is
+                # one character wide.
+                name: np.asarray(
+                    windows[name],
+                    dtype=np.str_ if name == "symbol" else getattr(template, name).dtype,
+                )
                 for name in _PARTIAL_FIELDS
             }
         )

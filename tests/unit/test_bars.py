@@ -333,7 +333,7 @@ def test_a_builder_restored_from_its_checkpoint_continues_identically() -> None:
     rng = np.random.default_rng(7)
     n = 6000
     times = np.sort(rng.integers(0, 600 * S, n)) + 1_700_000_000 * S
-    symbols = rng.choice(["A", "B", "C"], n)
+    symbols = rng.choice(["AAPL", "ABNB", "BTC-USD"], n)  # same first letters on purpose
     prices = rng.uniform(10, 11, n)
     sizes = rng.integers(1, 100, n).astype(np.float64)
     straight = BarBuilder(grace_ns=5 * S, retention_ns=30 * S)
