@@ -8,6 +8,7 @@ every trade once and the same bars as an uninterrupted run would.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Sequence
 
@@ -20,7 +21,13 @@ from confluent_kafka import Producer
 from financelake.gen.common.v1 import alert_pb2, bar_pb2, tick_pb2
 from financelake.services.settings import Settings
 from tests.fixtures.ingestion import read_topic
-from tests.fixtures.stream import WorkerFactory, lake, publish_batches, wait_for_rows
+from tests.fixtures.stream import (
+    WorkerFactory,
+    WorkerProcess,
+    lake,
+    publish_batches,
+    wait_for_rows,
+)
 
 MINUTE_NS = 60 * 1_000_000_000
 START_NS = 1_767_000_000 * 1_000_000_000 // MINUTE_NS * MINUTE_NS  # a minute boundary, 2025
@@ -124,6 +131,15 @@ def closing_batches(symbols: Sequence[str], at_ns: int) -> list[tick_pb2.TickBat
         )
         for s in symbols
     ]
+
+
+def wait_for_log(worker: WorkerProcess, text: str, timeout: float) -> None:
+    """Until the worker's log contains `text` (fails early if the worker died)."""
+    deadline = time.monotonic() + timeout
+    while text not in worker.log.read_text(errors="replace"):
+        assert worker.process.poll() is None, worker.log_tail()
+        assert time.monotonic() < deadline, f"no {text!r} in the worker log:\n{worker.log_tail()}"
+        time.sleep(0.1)
 
 
 def wait_for_bars(
@@ -242,18 +258,27 @@ def test_worker_killed_at_random_moments_resumes_without_loss_or_duplicates(
     symbols = ["AAPL", "MSFT", "NVDA", "SPY", "BTC-USD"]
     waves = 4
     batches = make_batches(symbols, 4 * waves, 250, 4, seed=3)
-    # Publish wave by wave, each while a worker runs that gets SIGKILLed at a random moment.
+    # Wave by wave: publish, let a new worker take the partitions (the killed one's session
+    # must expire first), SIGKILL it at a random moment of its processing: before, during or
+    # after a commit (commits are 1 s apart).
     per_symbol = len(batches) // len(symbols)
     chooser = random.Random(4)
+    resumed_at: list[str] = []
     for wave in range(waves):
         lo, hi = wave * per_symbol // waves, (wave + 1) * per_symbol // waves
         wave_batches = [
             batches[s * per_symbol + i] for i in range(lo, hi) for s in range(len(symbols))
         ]
-        worker = stream_worker.start()
         publish_batches(stream_settings, wave_batches)
-        time.sleep(chooser.uniform(2.0, 6.0))
+        worker = stream_worker.start()
+        wait_for_log(worker, "resumes at offset", timeout=60)
+        time.sleep(chooser.uniform(0.5, 4.5))
         worker.kill()
+        resumed_at += re.findall(
+            r"bronze: partition \d+ resumes at offset (\d+)", worker.log.read_text()
+        )
+    # Later workers started where earlier ones had committed, not from scratch.
+    assert any(int(offset) > 0 for offset in resumed_at)
     publish_batches(stream_settings, closing_batches(symbols, START_NS + 60 * MINUTE_NS))
 
     worker = stream_worker.start()
