@@ -8,6 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from financelake.gen.common.v1 import bar_pb2
 from financelake.gen.marketdata.v1 import marketdata_pb2
+from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
 from financelake.services.errors import FieldViolation, InvalidInput
 from financelake.services.ingestion.convert import (
     INTERVAL_PROTOS,
@@ -17,6 +18,7 @@ from financelake.services.ingestion.convert import (
 )
 from financelake.services.ingestion.records import NANOS_PER_SECOND, Interval
 from financelake.services.marketdata.bar_store import NANOS_PER_MICRO, SymbolSummary
+from financelake.services.marketdata.indicators import Indicators
 from financelake.services.marketdata.live import LiveBar, LiveQuote
 
 _SOURCES: dict[str, bar_pb2.BarSource] = {
@@ -133,3 +135,21 @@ def lake_quote_message(summary: SymbolSummary, now_ns: int) -> marketdata_pb2.Qu
     )
     message.staleness.FromNanoseconds(max(0, now_ns - summary.last_data_ns))
     return message
+
+
+def indicators_response(result: Indicators) -> pb.GetIndicatorsResponse:
+    """GetIndicators' answer: the bars' times and one series per spec, in request order.
+    Values still warming up stay NaN (a double NaN on the wire, "NaN" in JSON)."""
+    return pb.GetIndicatorsResponse(
+        times=[timestamp(time_ns) for time_ns in result.times_ns.tolist()],
+        series=[
+            marketdata_pb2.IndicatorSeries(
+                indicator=values.spec.text,
+                lines=[
+                    marketdata_pb2.IndicatorLine(name=name, values=line.tolist())
+                    for name, line in values.lines.items()
+                ],
+            )
+            for values in result.series
+        ],
+    )

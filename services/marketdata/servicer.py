@@ -4,8 +4,8 @@ ListSymbols and GetBars read `silver.bars` through a `BarStore` (the rules of wh
 are served are in `bar_store`), each Iceberg read in a worker thread so the event loop is
 never blocked. GetQuote and WatchBars answer from memory: the `LiveFeed` keeps a `LiveMarket`
 current from the ticks and bars topics and fans bar updates out to watchers. GetIndicators
-is not served yet: it answers UNIMPLEMENTED (via `errors.Unimplemented` and the
-error-mapping interceptor).
+reads a range's bars plus each indicator's warm-up bars and computes the indicators in a
+worker thread (grammar, warm-up and limits in `indicators`).
 
 Paging: GetBars pages hold `page_size` bars (default 1000; protovalidate caps it at
 10000), ListSymbols pages `page_size` symbols (default 100, at most 1000); tokens are bound
@@ -23,9 +23,9 @@ import grpc
 from financelake.gen.marketdata.v1 import marketdata_pb2
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
 from financelake.gen.marketdata.v1 import marketdata_service_pb2_grpc as pb_grpc
-from financelake.services.errors import FieldViolation, InvalidInput, Unavailable, Unimplemented
+from financelake.services.errors import FieldViolation, InvalidInput, Unavailable
 from financelake.services.ingestion.records import Interval
-from financelake.services.marketdata import convert, paging
+from financelake.services.marketdata import convert, indicators, paging
 from financelake.services.marketdata.bar_store import BarStore, UnknownSymbol, search, search_key
 from financelake.services.marketdata.live_feed import LiveFeed
 
@@ -121,8 +121,20 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
     async def GetIndicators(
         self, request: pb.GetIndicatorsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetIndicatorsResponse:
-        """Technical indicators of one symbol."""
-        raise Unimplemented(f"{SERVICE_NAME}/GetIndicators")
+        """Technical indicators of one symbol over at most `indicators.MAX_BARS` bars of a
+        range, each computed with its warm-up bars before the range (`indicators`)."""
+        store = self._ready()
+        specs = indicators.parse_specs(request.indicators)
+        result = await asyncio.to_thread(
+            indicators.evaluate,
+            store,
+            request.symbol,
+            convert.interval(request.interval),
+            convert.nanos(request.start_time),
+            convert.nanos(request.end_time),
+            specs,
+        )
+        return convert.indicators_response(result)
 
     async def WatchBars(
         self, request: pb.WatchBarsRequest, context: grpc.aio.ServicerContext
