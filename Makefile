@@ -17,7 +17,7 @@ export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 PKG_FILES_HASH := $(shell find services stream gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
 
 .PHONY: help up down status test lint gen check-gen python-env node-env tools kafka-jars clean \
-	bench-ingest bench-stream
+	bench-ingest bench-stream bench-marketdata
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -74,6 +74,9 @@ bench-ingest: python-env kafka-jars  ## Ingestion throughput and latency on a pr
 
 bench-stream: python-env kafka-jars  ## Stream worker: ticks into bronze, freshness, bar latency
 	$(BIN)/python -m tests.bench.stream
+
+bench-marketdata: python-env kafka-jars  ## Market data: GetBars of a lake year, GetQuote, WatchBars
+	$(BIN)/python -m tests.bench.marketdata
 
 # ---- contracts and code generation ----------------------------------------------------
 gen: python-env node-env  ## Regenerate gen/ from proto/
