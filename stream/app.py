@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import faust
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
@@ -26,14 +24,6 @@ from financelake.stream.alert_rules import AlertConfig
 from financelake.stream.codecs import BAR, TICK_BATCH, register_codecs
 from financelake.stream.lake.catalog import open_catalog
 from financelake.stream.lake.tables import ALERTS, BARS, FEATURES, TICKS, ensure_tables
-
-
-@dataclass(frozen=True)
-class StreamApp:
-    """The Faust app and the drivers of its agents (tests and the worker read them)."""
-
-    app: faust.App
-    drivers: dict[str, TopicDriver]
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -66,7 +56,7 @@ def faust_app(settings: Settings) -> faust.App:
     )
 
 
-def build_app(settings: Settings, catalog: Catalog | None = None) -> StreamApp:
+def build_app(settings: Settings, catalog: Catalog | None = None) -> faust.App:
     """The stream app with every agent installed, the lake's tables created if missing."""
     register_codecs()
     catalog = catalog or open_catalog(settings)
@@ -139,17 +129,13 @@ def build_app(settings: Settings, catalog: Catalog | None = None) -> StreamApp:
             )
         ),
     ]
-    drivers = {
-        name: TopicDriver(
+    for name, source, routes in (("ticks", ticks, on_ticks), ("bars", bars, on_bars)):
+        TopicDriver(
             app,
             name,
             source,
             routes,
             take_max_records=stream.take_max_records,
             take_within_s=stream.take_within_s,
-        )
-        for name, source, routes in (("ticks", ticks, on_ticks), ("bars", bars, on_bars))
-    }
-    for driver in drivers.values():
-        driver.install()
-    return StreamApp(app=app, drivers=drivers)
+        ).install()
+    return app

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 def run_worker(settings: Settings) -> None:
     """Build the app and run a Faust worker for it in this process (blocks)."""
     configure_logging(settings.log_level)
-    stream_app = build_app(settings)
+    app = build_app(settings)
     grace_s = settings.servers.grace_period_s
 
     async def exit_if_stuck(sender: Any, **kwargs: Any) -> None:
@@ -43,10 +43,10 @@ def run_worker(settings: Settings) -> None:
 
     # Connected after the agents' drivers, so it runs once their final commits landed. mode
     # types receivers as a union mypy cannot match a coroutine function against.
-    stream_app.app.on_before_shutdown.connect(exit_if_stuck)  # type: ignore[arg-type]
+    app.on_before_shutdown.connect(exit_if_stuck)  # type: ignore[arg-type]
 
     worker = faust.Worker(
-        stream_app.app,
+        app,
         loglevel=settings.log_level,
         # Our JSON logging stays in charge; Faust's banner and stdout capture are not wanted
         # in a supervised process.

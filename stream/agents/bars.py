@@ -48,11 +48,6 @@ class BarsAgent(StatefulAgent[BarBuilder]):
     def restore_state(self, data: State) -> BarBuilder:
         return BarBuilder.from_dict(data)
 
-    @property
-    def too_late_total(self) -> int:
-        """Trades refused as too late, over the partitions this worker holds."""
-        return sum(b.too_late_total for b in self.states.values())
-
     def handle(
         self, partition: int, records: Sequence[Record]
     ) -> tuple[pa.Table | None, list[Emit]]:

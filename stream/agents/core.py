@@ -130,10 +130,6 @@ class LakeAgent(ABC):
         self._pending_records = 0
         self._pending_since: float | None = None
         self._last_commit = time.monotonic()
-        self.records_total = 0
-        self.replayed_total = 0
-        self.malformed_total = 0
-        self.rows_total = 0
 
     # ---- what each agent defines ------------------------------------------------------
 
@@ -167,7 +163,6 @@ class LakeAgent(ABC):
                 self._next_offset.get(partition, 0), self._pending_offsets.get(partition, 0)
             )
             fresh = [r for r in batch if r.offset >= start]
-            self.replayed_total += len(batch) - len(fresh)
             if not fresh:
                 continue
             usable = [r for r in fresh if not isinstance(r.value, Malformed)]
@@ -180,7 +175,6 @@ class LakeAgent(ABC):
                 self._pending_row_count += rows.num_rows
             self._pending_offsets[partition] = fresh[-1].offset + 1
             self._pending_records += len(fresh)
-            self.records_total += len(fresh)
             if self._pending_since is None:
                 self._pending_since = time.monotonic()
         return emits
@@ -190,7 +184,6 @@ class LakeAgent(ABC):
         # still advance with the commit, and the log names each one for a replay by hand.
         for record in records:
             if isinstance(record.value, Malformed):
-                self.malformed_total += 1
                 logger.error(
                     "%s: skipping malformed record %s[%d]@%d: %s",
                     self.name,
@@ -211,11 +204,6 @@ class LakeAgent(ABC):
             assert self._pending_since is not None
             return now - self._pending_since >= self.policy.interval_s
         return now - self._last_commit >= self.policy.idle_interval_s
-
-    @property
-    def pending_records(self) -> int:
-        """Records processed since the last commit."""
-        return self._pending_records
 
     def prepare_commit(self) -> PreparedCommit | None:
         """Take what pends (rows, next offsets, each touched partition's state serialised now)
@@ -260,13 +248,7 @@ class LakeAgent(ABC):
             records=prepared.records,
             snapshot_id=None if written is None else self._current_snapshot_id(),
         )
-        self.rows_total += result.rows
         return result
-
-    def commit(self) -> CommitResult | None:
-        """Prepare and run a commit in this thread; None if nothing pends."""
-        prepared = self.prepare_commit()
-        return None if prepared is None else self.run_commit(prepared)
 
     def release(self, partitions: Iterable[int]) -> None:
         """Forget partitions taken away by a rebalance (commit first: pending rows of them

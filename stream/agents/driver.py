@@ -74,7 +74,6 @@ class TopicDriver:
         self._stream: StreamT[Any] | None = None
         self._in_flight: _InFlight | None = None
         self._failed = False
-        self.commits = 0
 
     @property
     def agents(self) -> list[LakeAgent]:
@@ -158,7 +157,6 @@ class TopicDriver:
         if stream is not None:
             for event in in_flight.events:
                 await stream.ack(event)
-        self.commits += 1
         for agent, (result, elapsed) in zip(in_flight.agents, results, strict=True):
             logger.info(
                 "%s: committed %d rows from %d records in %.3f s (snapshot %s)",
