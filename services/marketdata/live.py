@@ -22,6 +22,11 @@ from financelake.services.ingestion.records import NANOS_PER_SECOND, Interval
 from financelake.stream.tick_columns import TickColumns
 
 MINUTE_NS = 60 * NANOS_PER_SECOND
+#: Coarser intervals live bars are built for, from the 1-minute bars of their window.
+LIVE_INTERVALS = (Interval.M1, Interval.M5, Interval.M15, Interval.M30, Interval.H1)
+# Closed 1-minute bars kept per symbol: the current and the previous hour, the most any
+# live interval needs (a window and the one that just closed).
+_RECENT_MINUTES = 2 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,7 @@ class LiveMarket:
         self._trades: dict[str, LastTrade] = {}
         self._current: dict[str, LiveBar] = {}
         self._closed: dict[tuple[str, Interval], LiveBar] = {}
+        self._recent: dict[str, dict[int, LiveBar]] = {}
 
     @property
     def symbols(self) -> list[str]:
@@ -113,6 +119,38 @@ class LiveMarket:
             held.revision,
         ):
             self._closed[key] = bar
+        if bar.interval is Interval.M1 and bar.source == "trades":
+            recent = self._recent.setdefault(bar.symbol, {})
+            kept = recent.get(bar.start_time_ns)
+            if kept is None or bar.revision >= kept.revision:
+                recent[bar.start_time_ns] = bar
+            horizon = max(recent) - _RECENT_MINUTES * MINUTE_NS
+            for start in [s for s in recent if s <= horizon]:
+                del recent[start]
+
+    def window_bar(
+        self, symbol: str, interval: Interval, window_start_ns: int, *, with_current: bool
+    ) -> LiveBar | None:
+        """The bar of one window of a live interval, from the closed 1-minute bars held (and
+        the bar in progress when `with_current`); None if none of them falls in it."""
+        end = window_start_ns + interval.seconds * NANOS_PER_SECOND
+        parts = [
+            bar
+            for start, bar in sorted(self._recent.get(symbol, {}).items())
+            if window_start_ns <= start < end
+        ]
+        current = self._current.get(symbol)
+        closed_starts = {bar.start_time_ns for bar in parts}
+        if (
+            with_current
+            and current is not None
+            and window_start_ns <= current.start_time_ns < end
+            and current.start_time_ns not in closed_starts  # its closed bar supersedes it
+        ):
+            parts.append(current)
+        if not parts:
+            return None
+        return combine(parts, interval, window_start_ns)
 
     def last_closed(self, symbol: str, interval: Interval) -> LiveBar | None:
         """The newest closed bar of a series, if one was seen."""
@@ -181,3 +219,96 @@ def _merge(
         vwap=vwap,
         trade_count=current.trade_count + count,
     )
+
+
+def window_start(start_ns: int, interval: Interval) -> int:
+    """The epoch-aligned window of `interval` (UTC) containing `start_ns`."""
+    width = interval.seconds * NANOS_PER_SECOND
+    return start_ns - start_ns % width
+
+
+def combine(parts: list[LiveBar], interval: Interval, start_ns: int) -> LiveBar:
+    """One bar of `interval` from consecutive finer bars in time order (the resampling rules
+    of GetBars: first open, max high, min low, last close, summed volume and count,
+    volume-weighted VWAP, the mean VWAP when there is no volume)."""
+    volume = sum(p.volume for p in parts)
+    vwap = (
+        sum(p.vwap * p.volume for p in parts) / volume
+        if volume > 0
+        else sum(p.vwap for p in parts) / len(parts)
+    )
+    return LiveBar(
+        symbol=parts[0].symbol,
+        interval=interval,
+        start_time_ns=start_ns,
+        open=parts[0].open,
+        high=max(p.high for p in parts),
+        low=min(p.low for p in parts),
+        close=parts[-1].close,
+        volume=volume,
+        vwap=vwap,
+        trade_count=sum(p.trade_count for p in parts),
+        first_time_ns=parts[0].first_time_ns,
+        last_time_ns=parts[-1].last_time_ns,
+        revision=max(p.revision for p in parts),
+    )
+
+
+class WindowTracker:
+    """One watcher's view of a coarser live interval: 1-minute updates in, updates of the
+    interval's bars out. A window is in progress while its minutes are; it closes when its
+    last minute's bar closes, or when a closed minute of a later window shows that its last
+    minute had no trades; a late trade amending one of its minutes re-emits it closed with
+    revision + 1."""
+
+    def __init__(self, market: LiveMarket, interval: Interval) -> None:
+        self._market = market
+        self._interval = interval
+        self._width = interval.seconds * NANOS_PER_SECOND
+        self._open: dict[str, set[int]] = {}
+        self._closed: dict[str, dict[int, int]] = {}
+        """Per symbol, the revision last emitted for each recently closed window."""
+
+    def on_minute(self, bar: LiveBar, closed: bool) -> list[tuple[LiveBar, bool]]:
+        """The interval's updates caused by one 1-minute update (in progress or closed)."""
+        symbol, window = bar.symbol, window_start(bar.start_time_ns, self._interval)
+        opened = self._open.setdefault(symbol, set())
+        done = self._closed.setdefault(symbol, {})
+        out: list[tuple[LiveBar, bool]] = []
+        if not closed:
+            if window not in done:
+                opened.add(window)
+                self._emit(out, symbol, window, closed=False, revision=0)
+            return out
+        for earlier in sorted(w for w in opened if w < window):
+            self._close(out, symbol, earlier)
+        if window in done:
+            self._close(out, symbol, window)  # an amendment
+        elif bar.start_time_ns + MINUTE_NS == window + self._width:
+            self._close(out, symbol, window)
+        else:
+            opened.add(window)
+            self._emit(out, symbol, window, closed=False, revision=0)
+        return out
+
+    def _close(self, out: list[tuple[LiveBar, bool]], symbol: str, window: int) -> None:
+        self._open[symbol].discard(window)
+        done = self._closed[symbol]
+        revision = done[window] + 1 if window in done else 0
+        done[window] = revision
+        for old in [w for w in done if w < window - self._width]:
+            del done[old]  # amendments reach back one window at most (60 s retention)
+        self._emit(out, symbol, window, closed=True, revision=revision)
+
+    def _emit(
+        self,
+        out: list[tuple[LiveBar, bool]],
+        symbol: str,
+        window: int,
+        *,
+        closed: bool,
+        revision: int,
+    ) -> None:
+        bar = self._market.window_bar(symbol, self._interval, window, with_current=not closed)
+        if bar is not None:
+            out.append((replace(bar, revision=revision), closed))

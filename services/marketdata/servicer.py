@@ -24,9 +24,17 @@ from financelake.gen.marketdata.v1 import marketdata_pb2
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
 from financelake.gen.marketdata.v1 import marketdata_service_pb2_grpc as pb_grpc
 from financelake.services.errors import FieldViolation, InvalidInput, Unavailable
-from financelake.services.ingestion.records import Interval
+from financelake.services.ingestion.records import NANOS_PER_SECOND, Interval
 from financelake.services.marketdata import convert, indicators, paging
 from financelake.services.marketdata.bar_store import BarStore, UnknownSymbol, search, search_key
+from financelake.services.marketdata.live import (
+    LIVE_INTERVALS,
+    MINUTE_NS,
+    LiveBar,
+    LiveMarket,
+    WindowTracker,
+    window_start,
+)
 from financelake.services.marketdata.live_feed import LiveFeed
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["MarketDataService"].full_name
@@ -139,36 +147,63 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
     async def WatchBars(
         self, request: pb.WatchBarsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchBarsResponse]:
-        """The requested symbols' bars of one interval: first each symbol's last closed bar,
-        then every change of the bar in progress and every bar as it closes. A watcher that
-        falls behind loses its oldest updates (the next one says so), never slows others."""
+        """The requested symbols' bars of one interval (1m to 1h live): first each symbol's
+        last closed bar, then every change of the bar in progress and every bar as it
+        closes. A watcher that falls behind loses its oldest updates (the next one says so),
+        never slows the others. Coarser bars are built from the 1-minute ones."""
         live = self._live_feed()
         wanted = convert.interval(request.interval)
-        if wanted is not Interval.M1:
+        if wanted not in LIVE_INTERVALS:
             raise InvalidInput(
-                "live bars are 1-minute bars",
-                violations=[FieldViolation("interval", "WatchBars streams INTERVAL_1M bars")],
+                "live bars are built up to 1 hour",
+                violations=[
+                    FieldViolation(
+                        "interval", "WatchBars streams 1m to 1h bars; GetBars serves 1d and 1wk"
+                    )
+                ],
             )
         symbols = frozenset(request.symbols)
         subscription = live.updates.add(
-            lambda u: u.bar.symbol in symbols and u.bar.interval is wanted
+            lambda u: u.bar.symbol in symbols and u.bar.interval is Interval.M1
         )
+        tracker = None if wanted is Interval.M1 else WindowTracker(live.market, wanted)
         try:
+            # Headers now: a client waiting for them knows every later bar will reach it.
+            await context.send_initial_metadata(())
             for symbol in request.symbols:
-                last = live.market.last_closed(symbol, wanted)
+                last = self._last_closed(live.market, symbol, wanted)
                 if last is not None:
-                    yield pb.WatchBarsResponse(
-                        update=marketdata_pb2.BarUpdate(
-                            bar=convert.live_bar_message(last), closed=True
-                        )
-                    )
+                    yield _bar_update(last, closed=True, dropped=False)
             async for delivery in subscription:
-                yield pb.WatchBarsResponse(
-                    update=marketdata_pb2.BarUpdate(
-                        bar=convert.live_bar_message(delivery.item.bar),
-                        closed=delivery.item.closed,
-                        dropped_updates=delivery.skipped > 0,
-                    )
+                update = delivery.item
+                changes = (
+                    [(update.bar, update.closed)]
+                    if tracker is None
+                    else tracker.on_minute(update.bar, update.closed)
                 )
+                for index, (bar, closed) in enumerate(changes):
+                    yield _bar_update(
+                        bar, closed=closed, dropped=index == 0 and delivery.skipped > 0
+                    )
         finally:
             live.updates.remove(subscription)
+
+    @staticmethod
+    def _last_closed(market: LiveMarket, symbol: str, interval: Interval) -> LiveBar | None:
+        last = market.last_closed(symbol, Interval.M1)
+        if interval is Interval.M1 or last is None:
+            return last
+        # The window before the one the newest closed minute is in: complete by then.
+        width = interval.seconds * NANOS_PER_SECOND
+        window = window_start(last.start_time_ns, interval)
+        if last.start_time_ns + MINUTE_NS == window + width:
+            return market.window_bar(symbol, interval, window, with_current=False)
+        return market.window_bar(symbol, interval, window - width, with_current=False)
+
+
+def _bar_update(bar: LiveBar, *, closed: bool, dropped: bool) -> pb.WatchBarsResponse:
+    return pb.WatchBarsResponse(
+        update=marketdata_pb2.BarUpdate(
+            bar=convert.live_bar_message(bar), closed=closed, dropped_updates=dropped
+        )
+    )

@@ -195,13 +195,39 @@ async def quote_when_live_or_missing(stub: pb_grpc.MarketDataServiceStub) -> Non
             await asyncio.sleep(0.2)
 
 
+async def test_watch_bars_builds_five_minute_bars_from_the_minutes(
+    grpc_server: StartServer, live_settings: Settings
+) -> None:
+    running = await grpc_server(lambda _, health: build_server(live_settings, health))
+    stub = stub_for(pb_grpc.MarketDataServiceStub, running.channel)
+    await quote_when_live_or_missing(stub)
+    call = stub.WatchBars(pb.WatchBarsRequest(symbols=["MSFT"], interval=bar_pb2.INTERVAL_5M))
+    await asyncio.wait_for(call.wait_for_connection(), 10)
+    window = NOW - NOW % (5 * MINUTE_NS) - 5 * MINUTE_NS
+    produce(
+        live_settings,
+        live_settings.topics.bars,
+        [closed_bar("MSFT", window + m * MINUTE_NS, 400.0 + m) for m in range(5)],
+    )
+    async with asyncio.timeout(15):
+        updates = [await call.read()]
+        while not updates[-1].update.closed:
+            updates.append(await call.read())
+    bar = updates[-1].update.bar
+    assert bar.interval == bar_pb2.INTERVAL_5M
+    assert bar.start_time.ToNanoseconds() == window
+    assert (bar.open, bar.close, bar.high, bar.low, bar.trade_count) == (400, 404, 404, 400, 5)
+    assert all(not u.update.closed for u in updates[:-1])  # the window built up minute by minute
+    call.cancel()
+
+
 async def test_watch_bars_refuses_intervals_it_cannot_stream_live(
     grpc_server: StartServer, live_settings: Settings
 ) -> None:
     running = await grpc_server(lambda _, health: build_server(live_settings, health))
     stub = stub_for(pb_grpc.MarketDataServiceStub, running.channel)
     await quote_when_live_or_missing(stub)
-    call = stub.WatchBars(pb.WatchBarsRequest(symbols=["AAPL"], interval=bar_pb2.INTERVAL_5M))
+    call = stub.WatchBars(pb.WatchBarsRequest(symbols=["AAPL"], interval=bar_pb2.INTERVAL_1D))
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await call.read()
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

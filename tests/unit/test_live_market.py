@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from financelake.services.ingestion.records import Interval
-from financelake.services.marketdata.live import MINUTE_NS, LiveBar, LiveMarket
+from financelake.services.marketdata.live import MINUTE_NS, LiveBar, LiveMarket, WindowTracker
 from financelake.stream.bars import aggregate_bars
 from financelake.stream.tick_columns import TickColumns
 
@@ -87,3 +87,78 @@ def test_unknown_symbols_have_no_quote_and_the_newest_closed_bar_is_kept() -> No
     amended = market.last_closed("SPY", Interval.M1)
     assert amended is not None
     assert amended.close == 3.0
+
+
+def minute(symbol: str, start: int, close: float, revision: int = 0) -> LiveBar:
+    return LiveBar(
+        symbol,
+        Interval.M1,
+        start,
+        close - 1,
+        close + 1,
+        close - 2,
+        close,
+        10.0,
+        close,
+        4,
+        start,
+        start,
+        revision=revision,
+    )
+
+
+def test_five_minute_bars_build_from_minutes_and_close_with_their_last_minute() -> None:
+    market = LiveMarket()
+    tracker = WindowTracker(market, Interval.M5)
+    updates: list[tuple[LiveBar, bool]] = []
+    for m in range(7):  # minutes 0-6: window 0 complete, window 5 in progress
+        current = market.on_trades(trades("SPY", [T0 + m * MINUTE_NS + 1], [100.0 + m], [10.0]))
+        assert current is not None
+        updates += tracker.on_minute(current, False)
+        if m >= 1:  # the previous minute closes after the grace, once this one started
+            closed = minute("SPY", T0 + (m - 1) * MINUTE_NS, 100.0 + m - 1)
+            market.on_bar(closed)
+            updates += tracker.on_minute(closed, True)
+    finals = [bar for bar, closed in updates if closed]
+    assert [b.start_time_ns for b in finals] == [T0]
+    first = finals[0]
+    assert (first.interval, first.open, first.close, first.trade_count) == (
+        Interval.M5,
+        99.0,
+        104.0,
+        20,
+    )
+    assert (first.high, first.low, first.volume) == (105.0, 98.0, 50.0)
+    in_progress = [bar for bar, closed in updates if not closed]
+    assert in_progress[-1].start_time_ns == T0 + 5 * MINUTE_NS
+    # Window 5 so far: minute 5 closed, minute 6 in progress (its trade, not a closed bar).
+    assert (in_progress[-1].open, in_progress[-1].close, in_progress[-1].trade_count) == (
+        104.0,
+        106.0,
+        5,
+    )
+
+    # A late trade amends minute 4: window 0 is emitted closed again, revision 1.
+    amended = minute("SPY", T0 + 4 * MINUTE_NS, 150.0, revision=1)
+    market.on_bar(amended)
+    again = tracker.on_minute(amended, True)
+    assert [(b.start_time_ns, closed, b.revision, b.close) for b, closed in again] == [
+        (T0, True, 1, 150.0)
+    ]
+
+
+def test_a_window_whose_last_minute_had_no_trades_closes_with_the_next_closed_minute() -> None:
+    market = LiveMarket()
+    tracker = WindowTracker(market, Interval.M5)
+    for m in (0, 1):
+        bar = minute("QQQ", T0 + m * MINUTE_NS, 10.0 + m)
+        market.on_bar(bar)
+        assert all(not closed for _, closed in tracker.on_minute(bar, True))
+    later = minute("QQQ", T0 + 6 * MINUTE_NS, 20.0)
+    market.on_bar(later)
+    out = tracker.on_minute(later, True)
+    assert [(b.start_time_ns, closed) for b, closed in out] == [
+        (T0, True),
+        (T0 + 5 * MINUTE_NS, False),
+    ]
+    assert out[0][0].close == 11.0
