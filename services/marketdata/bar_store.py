@@ -51,6 +51,7 @@ from pyiceberg.table import Table
 from financelake.services.errors import NotFound
 from financelake.services.ingestion.records import Int64s, Interval
 from financelake.services.marketdata.resample import BAR_COLUMNS, resample_bars
+from financelake.services.marketdata.series_cache import DEFAULT_MAX_SERIES, SeriesCache
 from financelake.stream.lake.tables import BARS
 
 logger = logging.getLogger(__name__)
@@ -246,6 +247,7 @@ class BarStore:
         *,
         refresh_interval_s: float = DEFAULT_REFRESH_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
+        max_series: int = DEFAULT_MAX_SERIES,
     ) -> None:
         self._catalog = catalog
         self._refresh_interval_s = refresh_interval_s
@@ -254,6 +256,9 @@ class BarStore:
         self._table: Table | None = None
         self._checked_at = 0.0
         self._summaries: tuple[int | None, list[SymbolSummary]] | None = None
+        self._cache = SeriesCache(
+            _load_series, _merge_series, SERVED_COLUMNS, max_series=max_series
+        )
 
     def table(self) -> Table:
         """silver.bars with metadata at most `refresh_interval_s` old."""
@@ -347,18 +352,22 @@ class BarStore:
                 return finer
         return None
 
-    @staticmethod
-    def _any(table: Table, symbol: str, interval: Interval, start_ns: int, end_ns: int) -> bool:
-        scan = table.scan(
-            row_filter=_range_filter(symbol, interval, start_ns, end_ns),
-            selected_fields=("start_time",),
-            limit=1,
-        )
-        found: int = scan.to_arrow().num_rows
-        return found > 0
+    def _any(
+        self, table: Table, symbol: str, interval: Interval, start_ns: int, end_ns: int
+    ) -> bool:
+        return bool(self._slice(table, symbol, interval, start_ns, end_ns).num_rows > 0)
 
-    @staticmethod
+    def _slice(
+        self, table: Table, symbol: str, interval: Interval, start_ns: int, end_ns: int
+    ) -> pa.Table:
+        """The stored bars of [start_ns, end_ns), from the series cache (sorted)."""
+        series = self._cache.get(table, symbol, interval)
+        starts = _int64s(series["start_time"])
+        lo, hi = np.searchsorted(starts, [_micros_ceil(start_ns), _micros_ceil(end_ns)])
+        return series.slice(int(lo), int(hi - lo))
+
     def _read_bars(
+        self,
         table: Table,
         symbol: str,
         interval: Interval,
@@ -368,16 +377,9 @@ class BarStore:
     ) -> pa.Table:
         """Bars of [start_ns, end_ns) at `interval`, read at `source` width."""
         if source is interval:
-            scan = table.scan(
-                row_filter=_range_filter(symbol, interval, start_ns, end_ns),
-                selected_fields=SERVED_COLUMNS,
-            )
-            return _served(latest_bars(scan.to_arrow(), ["start_time"]))
+            return self._slice(table, symbol, interval, start_ns, end_ns)
         low, high = window_start(start_ns, interval), window_end(end_ns, interval)
-        scan = table.scan(
-            row_filter=_range_filter(symbol, source, low, high), selected_fields=SERVED_COLUMNS
-        )
-        rows = latest_bars(scan.to_arrow(), ["start_time"])
+        rows = self._slice(table, symbol, source, low, high)
         if rows.num_rows == 0:
             return _empty_bars()
         bars = _resampled(rows, interval, source)
@@ -415,6 +417,22 @@ class BarStore:
             )
         self._summaries = (snapshot, summaries)
         return summaries
+
+
+def _load_series(table: Table, symbol: str, interval: Interval) -> pa.Table:
+    """Every stored bar of (symbol, interval): one scan pruned to its partitions."""
+    scan = table.scan(
+        row_filter=And(
+            EqualTo(term=Reference("interval"), value=literal(interval.value)),
+            EqualTo(term=Reference("symbol"), value=literal(symbol)),
+        ),
+        selected_fields=SERVED_COLUMNS,
+    )
+    return _served(latest_bars(scan.to_arrow(), ["start_time"]))
+
+
+def _merge_series(series: pa.Table, rows: pa.Table) -> pa.Table:
+    return _served(latest_bars(pa.concat_tables([series, _served(rows)]), ["start_time"]))
 
 
 def _snapshot_id(table: Table) -> int | None:
