@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import faust
 from pyiceberg.catalog import Catalog
-from pyiceberg.table import Table
 
 from financelake.services.settings import Settings
 from financelake.stream.agents import agent_group
 from financelake.stream.agents.alerts import AlertsAgent
 from financelake.stream.agents.bars import BarsAgent
 from financelake.stream.agents.bronze import BronzeAgent
-from financelake.stream.agents.core import CommitPolicy
+from financelake.stream.agents.core import CommitPolicy, LakeSink
 from financelake.stream.agents.driver import Route, TopicDriver
 from financelake.stream.agents.features import FeaturesAgent
 from financelake.stream.agents.imports import ImportsAgent
@@ -72,62 +71,32 @@ def build_app(settings: Settings, catalog: Catalog | None = None) -> faust.App:
     bars_out = app.topic(topics.bars, value_serializer="raw", key_serializer="raw")
     alerts_out = app.topic(topics.alerts, value_serializer="raw", key_serializer="raw")
 
-    def table(identifier: str) -> Table:
-        return catalog.load_table(identifier)
-
-    def group(name: str) -> str:
-        return agent_group(stream.app_id, name)
+    def sink(agent: str, identifier: str, topic: str) -> LakeSink:
+        return LakeSink(
+            catalog.load_table(identifier), topic, agent_group(stream.app_id, agent), policy
+        )
 
     on_ticks = [
-        Route(
-            BronzeAgent(
-                table=table(TICKS.identifier),
-                topic=topics.ticks,
-                group=group(BronzeAgent.name),
-                policy=policy,
-            )
-        ),
+        Route(BronzeAgent(sink(BronzeAgent.name, TICKS.identifier, topics.ticks))),
         Route(
             BarsAgent(
-                table=table(BARS.identifier),
-                topic=topics.ticks,
-                group=group(BarsAgent.name),
-                policy=policy,
+                sink(BarsAgent.name, BARS.identifier, topics.ticks),
                 grace_s=stream.bar_grace_s,
                 retention_s=stream.bar_retention_s,
             ),
             bars_out,
         ),
     ]
+    alert_config = AlertConfig(window=stream.alert_window, z_threshold=stream.alert_z_threshold)
     on_bars = [
-        Route(
-            FeaturesAgent(
-                table=table(FEATURES.identifier),
-                topic=topics.bars,
-                group=group(FeaturesAgent.name),
-                policy=policy,
-            )
-        ),
+        Route(FeaturesAgent(sink(FeaturesAgent.name, FEATURES.identifier, topics.bars))),
         Route(
             AlertsAgent(
-                table=table(ALERTS.identifier),
-                topic=topics.bars,
-                group=group(AlertsAgent.name),
-                policy=policy,
-                config=AlertConfig(
-                    window=stream.alert_window, z_threshold=stream.alert_z_threshold
-                ),
+                sink(AlertsAgent.name, ALERTS.identifier, topics.bars), config=alert_config
             ),
             alerts_out,
         ),
-        Route(
-            ImportsAgent(
-                table=table(BARS.identifier),
-                topic=topics.bars,
-                group=group(ImportsAgent.name),
-                policy=policy,
-            )
-        ),
+        Route(ImportsAgent(sink(ImportsAgent.name, BARS.identifier, topics.bars))),
     ]
     for name, source, routes in (("ticks", ticks, on_ticks), ("bars", bars, on_bars)):
         TopicDriver(

@@ -12,12 +12,11 @@ import time
 from collections.abc import Sequence
 
 import pyarrow as pa
-from pyiceberg.table import Table
 
 from financelake.gen.common.v1 import alert_pb2
 from financelake.services.ingestion.convert import INTERVAL_PROTOS, timestamp
 from financelake.services.ingestion.records import Interval
-from financelake.stream.agents.core import CommitPolicy, Emit, Record, State, StatefulAgent
+from financelake.stream.agents.core import Emit, LakeSink, Record, State, StatefulAgent
 from financelake.stream.alert_rules import AlertConfig, AlertEngine, DetectedAlert, alerts_table
 from financelake.stream.convert import bar_columns
 
@@ -53,16 +52,8 @@ class AlertsAgent(StatefulAgent[AlertEngine]):
 
     name = "alerts"
 
-    def __init__(
-        self,
-        *,
-        table: Table,
-        topic: str,
-        group: str,
-        config: AlertConfig,
-        policy: CommitPolicy | None = None,
-    ) -> None:
-        super().__init__(table=table, topic=topic, group=group, policy=policy)
+    def __init__(self, sink: LakeSink, *, config: AlertConfig) -> None:
+        super().__init__(sink)
         self.config = config
 
     def new_state(self) -> AlertEngine:

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
-from pyiceberg.table import Table
 
 from financelake.services.ingestion.records import NANOS_PER_SECOND
-from financelake.stream.agents.core import CommitPolicy, Emit, Record, State, StatefulAgent
+from financelake.stream.agents.core import Emit, LakeSink, Record, State, StatefulAgent
 from financelake.stream.bars import BarBuilder, BarFrame
 from financelake.stream.convert import bar_messages, bars_rows, frame_columns
 from financelake.stream.tick_columns import TickColumns
@@ -28,17 +27,8 @@ class BarsAgent(StatefulAgent[BarBuilder]):
 
     name = "bars"
 
-    def __init__(
-        self,
-        *,
-        table: Table,
-        topic: str,
-        group: str,
-        grace_s: float,
-        retention_s: float,
-        policy: CommitPolicy | None = None,
-    ) -> None:
-        super().__init__(table=table, topic=topic, group=group, policy=policy)
+    def __init__(self, sink: LakeSink, *, grace_s: float, retention_s: float) -> None:
+        super().__init__(sink)
         self.grace_ns = int(grace_s * NANOS_PER_SECOND)
         self.retention_ns = int(retention_s * NANOS_PER_SECOND)
 

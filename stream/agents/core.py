@@ -29,7 +29,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
@@ -78,6 +78,17 @@ class CommitPolicy:
     idle_interval_s: float = 60.0
 
 
+@dataclass(frozen=True)
+class LakeSink:
+    """Where an agent's input comes from and its rows go: the topic it reads, the table it
+    writes, its offsets group and its commit policy."""
+
+    table: Table
+    topic: str
+    group: str
+    policy: CommitPolicy = field(default_factory=CommitPolicy)
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedCommit:
     """Pending work taken out of an agent, ready to be written as one snapshot."""
@@ -109,19 +120,12 @@ class LakeAgent(ABC):
     name: str = "agent"
     stateful: bool = False
 
-    def __init__(
-        self,
-        *,
-        table: Table,
-        topic: str,
-        group: str,
-        policy: CommitPolicy | None = None,
-    ) -> None:
-        self.table = table
-        self.topic = topic
-        self.group = group
+    def __init__(self, sink: LakeSink) -> None:
+        self.table = sink.table
+        self.topic = sink.topic
+        self.group = sink.group
         self.writer = LakeWriter()
-        self.policy = policy or CommitPolicy()
+        self.policy = sink.policy
         self._next_offset: dict[int, int] = {}
         self._known: set[int] = set()
         self._pending_rows: list[pa.Table] = []
@@ -313,10 +317,8 @@ class StatefulAgent(LakeAgent, Generic[StateT]):
 
     stateful = True
 
-    def __init__(
-        self, *, table: Table, topic: str, group: str, policy: CommitPolicy | None = None
-    ) -> None:
-        super().__init__(table=table, topic=topic, group=group, policy=policy)
+    def __init__(self, sink: LakeSink) -> None:
+        super().__init__(sink)
         self.states: dict[int, StateT] = {}
 
     @abstractmethod

@@ -46,6 +46,19 @@ SYMBOL_BUCKETS = 16
 NO_LIBRARY_COMMIT_RETRY = {TableProperties.COMMIT_NUM_RETRIES: "0"}
 
 
+# Every table's symbol is field 1; 16 buckets of it, as the second partition field.
+_SYMBOL_BUCKET = PartitionField(
+    1, _FIRST_PARTITION_FIELD_ID + 1, BucketTransform(SYMBOL_BUCKETS), "symbol_bucket"
+)
+# Tables of bars and of per-bar values (symbol 1, interval 2, start_time 3) are partitioned as
+# DESIGN.md says: (interval, symbol, day); interval first because queries always fix it.
+_BAR_SERIES_SPEC = PartitionSpec(
+    PartitionField(2, _FIRST_PARTITION_FIELD_ID, IdentityTransform(), "interval"),
+    _SYMBOL_BUCKET,
+    PartitionField(3, _FIRST_PARTITION_FIELD_ID + 2, DayTransform(), "start_time_day"),
+)
+
+
 @dataclass(frozen=True)
 class TableDef:
     """One lake table: its identifier, schema, partition spec and table properties."""
@@ -120,9 +133,7 @@ TICKS = TableDef(
     ),
     spec=PartitionSpec(
         PartitionField(2, _FIRST_PARTITION_FIELD_ID, DayTransform(), "event_time_day"),
-        PartitionField(
-            1, _FIRST_PARTITION_FIELD_ID + 1, BucketTransform(SYMBOL_BUCKETS), "symbol_bucket"
-        ),
+        _SYMBOL_BUCKET,
     ),
     # A 64 KiB dictionary page makes the unique trade ids fall back to plain encoding at
     # once instead of after 2 MiB: Parquet writes twice as fast and files are no larger
@@ -191,14 +202,7 @@ BARS = TableDef(
             doc="0 for the first emission; +1 each time late trades amend the bar",
         ),
     ),
-    # DESIGN.md: "(interval, symbol, day)". Interval first because queries always fix it.
-    spec=PartitionSpec(
-        PartitionField(2, _FIRST_PARTITION_FIELD_ID, IdentityTransform(), "interval"),
-        PartitionField(
-            1, _FIRST_PARTITION_FIELD_ID + 1, BucketTransform(SYMBOL_BUCKETS), "symbol_bucket"
-        ),
-        PartitionField(3, _FIRST_PARTITION_FIELD_ID + 2, DayTransform(), "start_time_day"),
-    ),
+    spec=_BAR_SERIES_SPEC,
 )
 
 ALERTS = TableDef(
@@ -325,14 +329,7 @@ FEATURES = TableDef(
             doc="When the stream computed the row (UTC)",
         ),
     ),
-    # As silver.bars: queries fix the interval, then a symbol and a time range.
-    spec=PartitionSpec(
-        PartitionField(2, _FIRST_PARTITION_FIELD_ID, IdentityTransform(), "interval"),
-        PartitionField(
-            1, _FIRST_PARTITION_FIELD_ID + 1, BucketTransform(SYMBOL_BUCKETS), "symbol_bucket"
-        ),
-        PartitionField(3, _FIRST_PARTITION_FIELD_ID + 2, DayTransform(), "start_time_day"),
-    ),
+    spec=_BAR_SERIES_SPEC,
 )
 
 PREDICTIONS = TableDef(
