@@ -70,7 +70,7 @@ test: python-env node-env tools kafka-jars lint  ## Lint, then the whole suite o
 
 # ---- benchmarks (BENCHMARKS.md) ----------------------------------------------------------
 bench-ingest: python-env kafka-jars  ## Ingestion throughput and latency on a private broker
-	$(BIN)/python tests/bench/ingest.py
+	$(BIN)/python -m tests.bench.ingest
 
 bench-stream: python-env kafka-jars  ## Stream worker: ticks into bronze, freshness, bar latency
 	$(BIN)/python -m tests.bench.stream

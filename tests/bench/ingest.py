@@ -54,8 +54,8 @@ from financelake.services.ingestion.servicer import SERVICE_NAME
 from financelake.services.settings import Settings
 from financelake.stream.broker import LocalBroker
 from financelake.stream.kafka_dist import provision
+from tests.bench.report import Row, publish
 
-RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
 REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = 6
 ROWS = 1_000
@@ -556,8 +556,8 @@ async def measure(settings: Settings, home: Path, options: Options) -> dict[str,
     }
 
 
-def table(result: dict[str, Any]) -> str:
-    """The human-readable part."""
+def table(result: dict[str, Any]) -> list[Row]:
+    """The human-readable part: (key, value, note) rows."""
     config = result["config"]
     rows = [
         (
@@ -579,10 +579,7 @@ def table(result: dict[str, Any]) -> str:
         ("ratio_vs_raw", f"{result['ratio_vs_raw']:.3f}", "target >= 0.5"),
         ("ratio_vs_naive", f"{result['ratio_vs_naive']:.1f}", ""),
     ]
-    width = max(len(name) for name, _, _ in rows)
-    lines = [f"{'key':<{width}}  {'value':>12}  note", "-" * (width + 40)]
-    lines += [f"{name:<{width}}  {value:>12}  {note}" for name, value, note in rows]
-    return "\n".join(lines)
+    return rows
 
 
 def main() -> None:
@@ -616,11 +613,7 @@ def main() -> None:
         with kafka(home) as (settings, kind):
             options.kafka = kind
             result = asyncio.run(measure(settings, home, options))
-    print(table(result))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(result, sort_keys=False)
-    RESULTS.write_text(line + "\n")
-    print(line)
+    publish("ingest", result, table(result))
 
 
 if __name__ == "__main__":

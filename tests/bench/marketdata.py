@@ -81,8 +81,8 @@ from financelake.stream.lake.catalog import open_catalog
 from financelake.stream.lake.tables import BARS, ensure_tables
 from financelake.stream.topics import ensure_topics
 from tests.bench.ingest import free_port, kafka
+from tests.bench.report import Row, publish
 
-RESULTS = Path(__file__).resolve().parent / "results" / "marketdata.json"
 REPO = Path(__file__).resolve().parents[2]
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "SPY", "QQQ")
 FIRST_DAY = date(2025, 1, 6)  # a Monday
@@ -914,8 +914,8 @@ async def measure(settings: Settings, options: Options) -> dict[str, Any]:
     }
 
 
-def table(result: dict[str, Any]) -> str:
-    """The human-readable part."""
+def table(result: dict[str, Any]) -> list[Row]:
+    """The human-readable part: (key, value, note) rows."""
     s = result["samples"]
     rows = [
         (
@@ -961,10 +961,7 @@ def table(result: dict[str, Any]) -> str:
             "deliveries; target <= 100",
         ),
     ]
-    width = max(len(name) for name, _, _ in rows)
-    lines = [f"{'key':<{width}}  {'value':>12}  note", "-" * (width + 50)]
-    lines += [f"{name:<{width}}  {value:>12}  {note}" for name, value, note in rows]
-    return "\n".join(lines)
+    return rows
 
 
 def main() -> None:
@@ -1013,11 +1010,7 @@ def main() -> None:
             private = settings.model_copy(update={"home": home / "marketdata-home"})
             private.home.mkdir()
             result = asyncio.run(measure(private, options))
-    print(table(result))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(result)
-    RESULTS.write_text(line + "\n")
-    print(line)
+    publish("marketdata", result, table(result))
 
 
 if __name__ == "__main__":

@@ -58,9 +58,9 @@ from financelake.stream.lake.catalog import open_catalog
 from financelake.stream.lake.tables import TICKS
 from financelake.stream.lake.writer import offsets_key
 from financelake.stream.tick_columns import decode_tick_batch
+from tests.bench import report
 from tests.bench.ingest import kafka
 
-RESULTS = Path(__file__).resolve().parent / "results" / "stream.json"
 PARTITIONS = 6
 ROWS = 1_000
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "SPY", "QQQ", "BTC-USD", "ETH-USD")
@@ -415,7 +415,8 @@ def measure(settings: Settings, home: Path, options: Options) -> dict[str, Any]:
     }
 
 
-def table(result: dict[str, Any]) -> str:
+def table(result: dict[str, Any]) -> list[report.Row]:
+    """The human-readable part: (key, value, note) rows."""
     rows = [
         (
             "bronze_ticks_per_s",
@@ -429,10 +430,7 @@ def table(result: dict[str, Any]) -> str:
         ("bar_latency_p50_ms", f"{result['bar_latency_p50_ms']:.1f}", "window close -> bars topic"),
         ("bar_latency_p99_ms", f"{result['bar_latency_p99_ms']:.1f}", "target <= 250"),
     ]
-    width = max(len(name) for name, _, _ in rows)
-    lines = [f"{'key':<{width}}  {'value':>12}  note", "-" * (width + 40)]
-    lines += [f"{name:<{width}}  {value:>12}  {note}" for name, value, note in rows]
-    return "\n".join(lines)
+    return rows
 
 
 def main() -> None:
@@ -448,15 +446,11 @@ def main() -> None:
     args = parser.parse_args()
     options = Options(backlog_batches=args.backlog, live_s=args.live, profile=args.profile)
     with tempfile.TemporaryDirectory(prefix="financelake-bench-") as tmp:
-        home = Path(os.environ.get("BENCH_KEEP", tmp))
+        home = Path(tmp)
         with kafka(home) as (settings, kind):
             options.kafka = kind
             result = measure(settings, home, options)
-    print(table(result))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(result)
-    RESULTS.write_text(line + "\n")
-    print(line)
+    report.publish("stream", result, table(result))
 
 
 if __name__ == "__main__":
