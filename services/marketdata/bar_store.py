@@ -52,6 +52,7 @@ from financelake.services.errors import NotFound
 from financelake.services.ingestion.records import Int64s, Interval
 from financelake.services.marketdata.resample import BAR_COLUMNS, resample_bars
 from financelake.services.marketdata.series_cache import DEFAULT_MAX_SERIES, SeriesCache
+from financelake.services.marketdata.windows import window_end, window_keys, window_start
 from financelake.stream.lake.tables import BARS
 
 logger = logging.getLogger(__name__)
@@ -68,9 +69,6 @@ DEFAULT_REFRESH_INTERVAL_S = 0.5
 NANOS_PER_MICRO = 1_000
 NANOS_PER_SECOND = 1_000_000_000
 _DAY_NS = 86_400 * NANOS_PER_SECOND
-_WEEK_NS = 7 * _DAY_NS
-# 1970-01-01 was a Thursday: Monday-start weeks begin 3 days before the epoch's multiples.
-_EPOCH_TO_MONDAY_NS = 3 * _DAY_NS
 # Finest first: the order in which a resampling source is looked for.
 _INTERVALS: tuple[Interval, ...] = tuple(sorted(Interval, key=lambda i: i.seconds))
 _RANK = "_rank"
@@ -120,32 +118,6 @@ class BarPage:
 
     bars: pa.Table
     next_start_ns: int | None
-
-
-def window_start(time_ns: int, interval: Interval) -> int:
-    """Start of the UTC `interval` window holding `time_ns` (epoch-aligned intraday windows,
-    UTC days, Monday-start weeks), aligned as `resample_bars` aligns without a calendar."""
-    return int(_window_keys(np.array([time_ns], dtype=np.int64), interval)[0])
-
-
-def window_end(time_ns: int, interval: Interval) -> int:
-    """The first `interval` window boundary at or after `time_ns`."""
-    start = window_start(time_ns, interval)
-    if start == time_ns:
-        return start
-    width = _WEEK_NS if interval is Interval.WK1 else interval.seconds * NANOS_PER_SECOND
-    return start + width
-
-
-def _window_keys(starts_ns: Int64s, interval: Interval) -> Int64s:
-    if interval is Interval.WK1:
-        weeks: Int64s = (
-            starts_ns + _EPOCH_TO_MONDAY_NS
-        ) // _WEEK_NS * _WEEK_NS - _EPOCH_TO_MONDAY_NS
-        return weeks
-    width = interval.seconds * NANOS_PER_SECOND
-    aligned: Int64s = starts_ns // width * width
-    return aligned
 
 
 def _micros_ceil(time_ns: int) -> int:
@@ -208,11 +180,11 @@ def _empty_bars() -> pa.Table:
     return _SERVED_SCHEMA.empty_table()
 
 
-def _resampled(rows: pa.Table, target: Interval, source: Interval) -> pa.Table:
+def resampled(rows: pa.Table, target: Interval, source: Interval) -> pa.Table:
     """`rows` (the latest bars of one symbol at `source` width, sorted) as `target` bars,
     with source, adjusted and revision per window (see the module docstring)."""
     bars = resample_bars(rows, target, source=source)
-    keys = _window_keys(_int64s(rows["start_time"]) * NANOS_PER_MICRO, target)
+    keys = window_keys(_int64s(rows["start_time"]) * NANOS_PER_MICRO, target)
     first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
     if len(first) != bars.num_rows:  # resample_bars emits one bar per window with input
         raise AssertionError("resampled windows do not match their inputs")
@@ -382,7 +354,7 @@ class BarStore:
         rows = self._slice(table, symbol, source, low, high)
         if rows.num_rows == 0:
             return _empty_bars()
-        bars = _resampled(rows, interval, source)
+        bars = resampled(rows, interval, source)
         starts = pc.cast(bars["start_time"], pa.int64())
         inside = pc.and_(
             pc.greater_equal(starts, _micros_ceil(start_ns)),

@@ -78,6 +78,17 @@ def bar_messages(bars: pa.Table, symbol: str, number: bar_pb2.Interval) -> list[
     ]
 
 
+def bars_arrow_stream(bars: pa.Table, symbol: str, interval: Interval) -> bytes:
+    """`bars` (`bar_store.SERVED_COLUMNS`) as one Arrow IPC stream, the symbol and interval
+    in its schema metadata: no per-bar work, the columns are written as they are held."""
+    table = bars.replace_schema_metadata({"symbol": symbol, "interval": interval.value})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
 def symbol_summary(summary: SymbolSummary) -> marketdata_pb2.SymbolSummary:
     """A SymbolSummary as the contract's message."""
     return marketdata_pb2.SymbolSummary(

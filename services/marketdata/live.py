@@ -10,6 +10,12 @@ newest trade's minute; a trade for an older minute (late, or out of order across
 not reopen it — the stream's own bar, with its lateness policy, arrives on the bars topic.
 Within the minute: open = the first trade by event time, close = the last, high/low/volume/
 trade count as usual, VWAP = sum(price x size) / volume (the mean price when volume is 0).
+
+Coarser live bars combine 1-minute bars. The closed minutes of the last two hours are held
+one by one (late trades can still amend them); a daily or weekly window is longer, so its
+older part is one "settled" bar per (symbol, interval): seeded from the lake by the server
+(the window's minutes before the held ones) and extended with each minute as it leaves the
+held two hours, so a day or week costs O(1) memory per symbol whatever its length.
 """
 
 from __future__ import annotations
@@ -19,13 +25,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from financelake.services.ingestion.records import NANOS_PER_SECOND, Interval
+from financelake.services.marketdata.windows import window_start, window_width_ns
 from financelake.stream.tick_columns import TickColumns
 
 MINUTE_NS = 60 * NANOS_PER_SECOND
-#: Coarser intervals live bars are built for, from the 1-minute bars of their window.
-LIVE_INTERVALS = (Interval.M1, Interval.M5, Interval.M15, Interval.M30, Interval.H1)
-# Closed 1-minute bars kept per symbol: the current and the previous hour, the most any
-# live interval needs (a window and the one that just closed).
+#: Intervals whose windows outlast the held minutes: their older part is a settled bar.
+LONG_INTERVALS = (Interval.D1, Interval.WK1)
+# Closed 1-minute bars kept per symbol: the current and the previous hour, the most an
+# intraday live interval needs (a window and the one that just closed).
 _RECENT_MINUTES = 2 * 60
 
 
@@ -71,6 +78,16 @@ class LiveQuote:
     staleness_ns: int
 
 
+@dataclass(slots=True)
+class _Settled:
+    """The part of a daily or weekly window older than the held minutes: `bar` combines the
+    window's minutes that start before `covered_until_ns` (None: there were none)."""
+
+    window_start_ns: int
+    covered_until_ns: int
+    bar: LiveBar | None
+
+
 class LiveMarket:
     """Latest trades, bars in progress and last closed bars of every symbol seen."""
 
@@ -79,6 +96,7 @@ class LiveMarket:
         self._current: dict[str, LiveBar] = {}
         self._closed: dict[tuple[str, Interval], LiveBar] = {}
         self._recent: dict[str, dict[int, LiveBar]] = {}
+        self._settled: dict[tuple[str, Interval], _Settled] = {}
 
     @property
     def symbols(self) -> list[str]:
@@ -125,26 +143,93 @@ class LiveMarket:
             if kept is None or bar.revision >= kept.revision:
                 recent[bar.start_time_ns] = bar
             horizon = max(recent) - _RECENT_MINUTES * MINUTE_NS
-            for start in [s for s in recent if s <= horizon]:
-                del recent[start]
+            for start in sorted(s for s in recent if s <= horizon):
+                self._settle(recent.pop(start))
+
+    def _settle(self, minute: LiveBar) -> None:
+        """Fold a minute leaving the held ones into the settled part of its long windows
+        (in time order: minutes leave oldest first). A minute of a later window starts
+        that window: the live feed has seen all of it since the previous one was seeded."""
+        for interval in LONG_INTERVALS:
+            settled = self._settled.get((minute.symbol, interval))
+            if settled is None:
+                continue  # nobody watches it: a watcher seeds it from the lake
+            window = window_start(minute.start_time_ns, interval)
+            if window > settled.window_start_ns:
+                settled = _Settled(window, window, None)
+                self._settled[(minute.symbol, interval)] = settled
+            if window < settled.window_start_ns or minute.start_time_ns < settled.covered_until_ns:
+                continue
+            parts = [minute] if settled.bar is None else [settled.bar, minute]
+            settled.bar = combine(parts, interval, window)
+            settled.covered_until_ns = minute.start_time_ns + MINUTE_NS
+
+    def held_since(self, symbol: str) -> int | None:
+        """Start of the oldest closed minute held for `symbol`; None when none is."""
+        recent = self._recent.get(symbol)
+        return min(recent) if recent else None
+
+    def newest_minute(self, symbol: str) -> int | None:
+        """Start of the symbol's newest minute seen live (in progress or closed)."""
+        starts = [
+            bar.start_time_ns
+            for bar in (self._current.get(symbol), self._closed.get((symbol, Interval.M1)))
+            if bar is not None
+        ]
+        return max(starts) if starts else None
+
+    def seeded_window(self, symbol: str, interval: Interval) -> int | None:
+        """Start of the long window whose settled part is held for (symbol, interval)."""
+        settled = self._settled.get((symbol, interval))
+        return None if settled is None else settled.window_start_ns
+
+    def seed(
+        self,
+        symbol: str,
+        interval: Interval,
+        window_start_ns: int,
+        lake_bar: LiveBar | None,
+        covered_until_ns: int,
+    ) -> bool:
+        """Set the settled part of a long window: `lake_bar` combines its minutes before
+        `covered_until_ns`, read from the lake. False (nothing set) when minutes after that
+        have left the held ones meanwhile, so the read has a gap: read again."""
+        held = self.held_since(symbol)
+        if held is not None and held > covered_until_ns:
+            return False
+        current = self._settled.get((symbol, interval))
+        if current is None or current.window_start_ns < window_start_ns:
+            self._settled[(symbol, interval)] = _Settled(
+                window_start_ns, covered_until_ns, lake_bar
+            )
+        return True
 
     def window_bar(
         self, symbol: str, interval: Interval, window_start_ns: int, *, with_current: bool
     ) -> LiveBar | None:
-        """The bar of one window of a live interval, from the closed 1-minute bars held (and
-        the bar in progress when `with_current`); None if none of them falls in it."""
-        end = window_start_ns + interval.seconds * NANOS_PER_SECOND
-        parts = [
+        """The bar of one window of a live interval, from the settled part of a long window,
+        the closed 1-minute bars held (and the bar in progress when `with_current`); None if
+        none of them falls in it."""
+        end = window_start_ns + window_width_ns(interval)
+        parts: list[LiveBar] = []
+        since = window_start_ns
+        settled = self._settled.get((symbol, interval))
+        if settled is not None and settled.window_start_ns == window_start_ns:
+            since = settled.covered_until_ns
+            if settled.bar is not None:
+                parts.append(settled.bar)
+        held = [
             bar
             for start, bar in sorted(self._recent.get(symbol, {}).items())
-            if window_start_ns <= start < end
+            if since <= start < end
         ]
+        parts += held
         current = self._current.get(symbol)
-        closed_starts = {bar.start_time_ns for bar in parts}
+        closed_starts = {bar.start_time_ns for bar in held}
         if (
             with_current
             and current is not None
-            and window_start_ns <= current.start_time_ns < end
+            and since <= current.start_time_ns < end
             and current.start_time_ns not in closed_starts  # its closed bar supersedes it
         ):
             parts.append(current)
@@ -221,12 +306,6 @@ def _merge(
     )
 
 
-def window_start(start_ns: int, interval: Interval) -> int:
-    """The epoch-aligned window of `interval` (UTC) containing `start_ns`."""
-    width = interval.seconds * NANOS_PER_SECOND
-    return start_ns - start_ns % width
-
-
 def combine(parts: list[LiveBar], interval: Interval, start_ns: int) -> LiveBar:
     """One bar of `interval` from consecutive finer bars in time order (the resampling rules
     of GetBars: first open, max high, min low, last close, summed volume and count,
@@ -264,7 +343,7 @@ class WindowTracker:
     def __init__(self, market: LiveMarket, interval: Interval) -> None:
         self._market = market
         self._interval = interval
-        self._width = interval.seconds * NANOS_PER_SECOND
+        self._width = window_width_ns(interval)
         self._open: dict[str, set[int]] = {}
         self._closed: dict[str, dict[int, int]] = {}
         """Per symbol, the revision last emitted for each recently closed window."""

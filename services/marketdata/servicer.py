@@ -8,8 +8,9 @@ reads a range's bars plus each indicator's warm-up bars and computes the indicat
 worker thread (grammar, warm-up and limits in `indicators`).
 
 Paging: GetBars pages hold `page_size` bars (default 1000; protovalidate caps it at
-10000), ListSymbols pages `page_size` symbols (default 100, at most 1000); tokens are bound
-to their request (`paging`).
+10000), as Bar messages or, for analytics clients, one Arrow IPC stream of the columns the
+store holds (no per-bar work: the fast path for long ranges). ListSymbols pages `page_size`
+symbols (default 100, at most 1000). Tokens are bound to their request (`paging`).
 """
 
 from __future__ import annotations
@@ -23,19 +24,19 @@ import grpc
 from financelake.gen.marketdata.v1 import marketdata_pb2
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
 from financelake.gen.marketdata.v1 import marketdata_service_pb2_grpc as pb_grpc
-from financelake.services.errors import FieldViolation, InvalidInput, Unavailable
-from financelake.services.ingestion.records import NANOS_PER_SECOND, Interval
-from financelake.services.marketdata import convert, indicators, paging
+from financelake.services.errors import Unavailable
+from financelake.services.ingestion.records import Interval
+from financelake.services.marketdata import convert, indicators, lake_windows, paging
 from financelake.services.marketdata.bar_store import BarStore, UnknownSymbol, search, search_key
 from financelake.services.marketdata.live import (
-    LIVE_INTERVALS,
+    LONG_INTERVALS,
     MINUTE_NS,
     LiveBar,
     LiveMarket,
     WindowTracker,
-    window_start,
 )
 from financelake.services.marketdata.live_feed import LiveFeed
+from financelake.services.marketdata.windows import window_start, window_width_ns
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["MarketDataService"].full_name
 DEFAULT_BARS_PAGE_SIZE = 1000
@@ -105,6 +106,11 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
             from_ns=paging.bars_cursor(request.page_token, query),
         )
         token = "" if page.next_start_ns is None else paging.bars_token(query, page.next_start_ns)
+        if request.format == pb.BARS_FORMAT_ARROW:
+            return pb.GetBarsResponse(
+                arrow_stream=convert.bars_arrow_stream(page.bars, request.symbol, interval),
+                next_page_token=token,
+            )
         return pb.GetBarsResponse(
             bars=convert.bar_messages(page.bars, request.symbol, request.interval),
             next_page_token=token,
@@ -147,21 +153,14 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
     async def WatchBars(
         self, request: pb.WatchBarsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchBarsResponse]:
-        """The requested symbols' bars of one interval (1m to 1h live): first each symbol's
-        last closed bar, then every change of the bar in progress and every bar as it
-        closes. A watcher that falls behind loses its oldest updates (the next one says so),
-        never slows the others. Coarser bars are built from the 1-minute ones."""
+        """The requested symbols' bars of one interval: first each symbol's last closed
+        bar, then every change of the bar in progress and every bar as it closes. A watcher
+        that falls behind loses its oldest updates (the next one says so), never slows the
+        others. Coarser bars are built from the 1-minute ones; a day or week also from the
+        lake's minutes of the window from before the live view's memory (`lake_windows`)."""
         live = self._live_feed()
         wanted = convert.interval(request.interval)
-        if wanted not in LIVE_INTERVALS:
-            raise InvalidInput(
-                "live bars are built up to 1 hour",
-                violations=[
-                    FieldViolation(
-                        "interval", "WatchBars streams 1m to 1h bars; GetBars serves 1d and 1wk"
-                    )
-                ],
-            )
+        store = self._ready() if wanted in LONG_INTERVALS else None
         symbols = frozenset(request.symbols)
         subscription = live.updates.add(
             lambda u: u.bar.symbol in symbols and u.bar.interval is Interval.M1
@@ -171,7 +170,13 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
             # Headers now: a client waiting for them knows every later bar will reach it.
             await context.send_initial_metadata(())
             for symbol in request.symbols:
-                last = self._last_closed(live.market, symbol, wanted)
+                if store is None:
+                    last = self._last_closed(live.market, symbol, wanted)
+                else:
+                    window = await self._seed(live.market, store, symbol, wanted)
+                    last = await asyncio.to_thread(
+                        lake_windows.last_closed, store, symbol, wanted, window
+                    )
                 if last is not None:
                     yield _bar_update(last, closed=True, dropped=False)
             async for delivery in subscription:
@@ -189,12 +194,29 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
             live.updates.remove(subscription)
 
     @staticmethod
+    async def _seed(market: LiveMarket, store: BarStore, symbol: str, interval: Interval) -> int:
+        """Seed the lake's part of the symbol's current long window (the window of its newest
+        live minute, else of now) unless it is; its start."""
+        while True:
+            newest = market.newest_minute(symbol)
+            window = window_start(time.time_ns() if newest is None else newest, interval)
+            seeded = market.seeded_window(symbol, interval)
+            if seeded is not None and seeded >= window:
+                return seeded
+            held = market.held_since(symbol)
+            bar, covered = await asyncio.to_thread(
+                lake_windows.settled_part, store, symbol, interval, window, held
+            )
+            if market.seed(symbol, interval, window, bar, covered):
+                return window
+
+    @staticmethod
     def _last_closed(market: LiveMarket, symbol: str, interval: Interval) -> LiveBar | None:
         last = market.last_closed(symbol, Interval.M1)
         if interval is Interval.M1 or last is None:
             return last
         # The window before the one the newest closed minute is in: complete by then.
-        width = interval.seconds * NANOS_PER_SECOND
+        width = window_width_ns(interval)
         window = window_start(last.start_time_ns, interval)
         if last.start_time_ns + MINUTE_NS == window + width:
             return market.window_bar(symbol, interval, window, with_current=False)

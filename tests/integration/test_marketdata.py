@@ -23,14 +23,9 @@ from financelake.gen.common.v1 import bar_pb2
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
 from financelake.gen.marketdata.v1 import marketdata_service_pb2_grpc as pb_grpc
 from financelake.services.ingestion.records import Interval
-from financelake.services.marketdata.bar_store import (
-    SERVED_COLUMNS,
-    BarStore,
-    UnknownSymbol,
-    window_end,
-    window_start,
-)
+from financelake.services.marketdata.bar_store import SERVED_COLUMNS, BarStore, UnknownSymbol
 from financelake.services.marketdata.server import build_server
+from financelake.services.marketdata.windows import window_end, window_start
 from financelake.services.settings import Settings
 from financelake.stream.lake import BARS, ensure_tables
 from financelake.stream.lake.catalog import open_catalog
@@ -333,6 +328,41 @@ async def test_resampled_pages_match_the_whole_range(lake: RunningServer) -> Non
     paged = await _all_pages(stub, _request("AAPL", bar_pb2.INTERVAL_5M, page_size=7))
 
     assert list(paged) == list(whole.bars)
+
+
+@pytest.mark.parametrize(
+    ("interval", "page_size"), [(bar_pb2.INTERVAL_1M, 200), (bar_pb2.INTERVAL_15M, 7)]
+)
+async def test_arrow_pages_hold_the_same_bars_as_the_messages(
+    lake: RunningServer, interval: bar_pb2.Interval, page_size: int
+) -> None:
+    stub = _stub(lake)
+    messages = await _all_pages(stub, _request("AAPL", interval, page_size=page_size))
+    request = _request("AAPL", interval, page_size=page_size, format=pb.BARS_FORMAT_ARROW)
+    pages: list[pa.Table] = []
+    while True:
+        page = await stub.GetBars(request, timeout=30)
+        assert not page.bars
+        pages.append(pa.ipc.open_stream(page.arrow_stream).read_all())
+        if not page.next_page_token:
+            break
+        request.page_token = page.next_page_token
+
+    table = pa.concat_tables(pages)
+    assert len(pages) > 1
+    name = _domain(interval).value.encode() if interval != bar_pb2.INTERVAL_1M else b"1m"
+    assert table.schema.metadata == {b"symbol": b"AAPL", b"interval": name}
+    assert table.schema.field("start_time").type == pa.timestamp("us", tz="UTC")
+    sources = {"trades": bar_pb2.BAR_SOURCE_TRADES}
+    assert [{**row, "source": sources[row["source"]]} for row in table.to_pylist()] == [
+        {
+            **_row(bar),
+            "source": bar.source,
+            "adjusted": bar.adjusted,
+            "revision": bar.revision,
+        }
+        for bar in messages
+    ]
 
 
 async def test_a_page_token_of_another_request_is_invalid_argument(lake: RunningServer) -> None:

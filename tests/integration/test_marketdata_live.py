@@ -221,13 +221,91 @@ async def test_watch_bars_builds_five_minute_bars_from_the_minutes(
     call.cancel()
 
 
-async def test_watch_bars_refuses_intervals_it_cannot_stream_live(
+MONDAY = 1_772_409_600 * 10**9  # 2026-03-02 00:00 UTC, a Monday
+OPEN = MONDAY + (14 * 60 + 30) * MINUTE_NS
+
+
+def lake_minute(symbol: str, start: int, close: float) -> dict[str, object]:
+    return {
+        "symbol": symbol,
+        "interval": "1m",
+        "start_time": start // 1000,
+        "open": close,
+        "high": close,
+        "low": close,
+        "close": close,
+        "volume": 1.0,
+        "vwap": close,
+        "trade_count": 1,
+        "source": "trades",
+        "adjusted": False,
+        "revision": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("interval", "previous_start"),
+    [
+        (bar_pb2.INTERVAL_1D, MONDAY - 86_400 * 10**9),
+        (bar_pb2.INTERVAL_1WK, MONDAY - 7 * 86_400 * 10**9),
+    ],
+)
+async def test_watch_bars_builds_days_and_weeks_from_the_lake_and_the_live_minutes(
+    grpc_server: StartServer,
+    live_settings: Settings,
+    interval: bar_pb2.Interval,
+    previous_start: int,
+) -> None:
+    # The lake: Sunday's three minutes, and Monday's first fifteen (14:30-14:44), of which
+    # the live feed also reads the last five from the bars topic: they must count once.
+    sunday = [
+        lake_minute("IBM", MONDAY - 600 * MINUTE_NS + m * MINUTE_NS, 90.0 + m) for m in range(3)
+    ]
+    monday = [lake_minute("IBM", OPEN + m * MINUTE_NS, 100.0 + m) for m in range(15)]
+    catalog = open_catalog(live_settings)
+    ensure_tables(catalog)
+    catalog.load_table(BARS.identifier).append(
+        pa.Table.from_pylist(sunday + monday, schema=BARS.schema.as_arrow())
+    )
+    produce(
+        live_settings,
+        live_settings.topics.bars,
+        [closed_bar("IBM", OPEN + m * MINUTE_NS, 100.0 + m) for m in range(10, 15)],
+    )
+    running = await grpc_server(lambda _, health: build_server(live_settings, health))
+    stub = stub_for(pb_grpc.MarketDataServiceStub, running.channel)
+    await quote_when_live_or_missing(stub)
+
+    call = stub.WatchBars(pb.WatchBarsRequest(symbols=["IBM"], interval=interval))
+    first = (await asyncio.wait_for(call.read(), 10)).update
+    assert first.closed
+    assert first.bar.start_time.ToNanoseconds() == previous_start
+    assert (first.bar.open, first.bar.close, first.bar.trade_count) == (90.0, 92.0, 3)
+
+    # The 14:45 minute starts trading.
+    produce(
+        live_settings,
+        live_settings.topics.ticks,
+        [trades("IBM", OPEN + 15 * MINUTE_NS + 10, [120.0, 121.0], "ibm")],
+    )
+    async with asyncio.timeout(15):
+        update = (await call.read()).update
+        while update.bar.trade_count < 17:
+            update = (await call.read()).update
+    bar = update.bar
+    assert not update.closed
+    assert (bar.interval, bar.start_time.ToNanoseconds()) == (interval, MONDAY)
+    assert (bar.open, bar.high, bar.low, bar.close) == (100.0, 121.0, 100.0, 121.0)
+    assert (bar.trade_count, bar.volume) == (17, 35.0)
+    call.cancel()
+
+
+async def test_watch_bars_refuses_an_unset_interval(
     grpc_server: StartServer, live_settings: Settings
 ) -> None:
     running = await grpc_server(lambda _, health: build_server(live_settings, health))
     stub = stub_for(pb_grpc.MarketDataServiceStub, running.channel)
-    await quote_when_live_or_missing(stub)
-    call = stub.WatchBars(pb.WatchBarsRequest(symbols=["AAPL"], interval=bar_pb2.INTERVAL_1D))
+    call = stub.WatchBars(pb.WatchBarsRequest(symbols=["AAPL"]))
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await call.read()
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from financelake.services.ingestion.records import Interval
-from financelake.services.marketdata.live import MINUTE_NS, LiveBar, LiveMarket, WindowTracker
+from financelake.services.marketdata.live import (
+    MINUTE_NS,
+    LiveBar,
+    LiveMarket,
+    WindowTracker,
+    combine,
+)
 from financelake.stream.bars import aggregate_bars
 from financelake.stream.tick_columns import TickColumns
 
@@ -162,3 +170,46 @@ def test_a_window_whose_last_minute_had_no_trades_closes_with_the_next_closed_mi
         (T0 + 5 * MINUTE_NS, False),
     ]
     assert out[0][0].close == 11.0
+
+
+DAY_NS = 86_400 * 10**9
+
+
+def test_a_live_day_combines_the_lake_part_the_minutes_that_left_and_the_held_ones() -> None:
+    day = T0 - T0 % DAY_NS
+    minutes = [minute("IBM", day + m * MINUTE_NS, 100.0 + m % 17) for m in range(600)]
+    market = LiveMarket()
+    # The lake holds the first 300 minutes; the live feed brings the next 300 (10:00-15:00),
+    # so 180 of them leave the held two hours and fold into the settled part.
+    lake = combine(minutes[:300], Interval.D1, day)
+    assert market.seed("IBM", Interval.D1, day, lake, day + 300 * MINUTE_NS)
+    for bar in minutes[300:]:
+        market.on_bar(bar)
+
+    assert market.held_since("IBM") == day + 480 * MINUTE_NS
+    live = market.window_bar("IBM", Interval.D1, day, with_current=False)
+    expected = combine(minutes, Interval.D1, day)
+    assert live is not None
+    assert replace(live, vwap=0.0) == replace(expected, vwap=0.0)
+    assert live.vwap == pytest.approx(expected.vwap, rel=1e-12)  # summed in another order
+    assert market.seeded_window("IBM", Interval.D1) == day
+
+
+def test_a_seed_with_a_gap_is_refused_and_a_new_day_starts_from_its_first_minute() -> None:
+    day = T0 - T0 % DAY_NS
+    market = LiveMarket()
+    for m in range(200):
+        market.on_bar(minute("IBM", day + m * MINUTE_NS, 50.0))
+    # Read when the oldest held minute was 00:00; minutes up to 01:20 have left since.
+    assert not market.seed("IBM", Interval.D1, day, None, day)
+    assert market.seeded_window("IBM", Interval.D1) is None
+    assert market.seed("IBM", Interval.D1, day, None, day + 80 * MINUTE_NS)
+
+    # Past midnight, once the new day's minutes leave the held ones, they settle in it.
+    late = [minute("IBM", day + DAY_NS + m * MINUTE_NS, 60.0 + m) for m in range(130)]
+    for bar in late:
+        market.on_bar(bar)
+    assert market.seeded_window("IBM", Interval.D1) == day + DAY_NS
+    assert market.window_bar("IBM", Interval.D1, day + DAY_NS, with_current=False) == combine(
+        late, Interval.D1, day + DAY_NS
+    )

@@ -5,6 +5,7 @@
 
 __all__ = (
     "BarUpdate",
+    "BarsFormat",
     "GetBarsRequest",
     "GetBarsResponse",
     "GetIndicatorsRequest",
@@ -33,6 +34,44 @@ from ....message_pool import default_message_pool
 
 _COMPILER_VERSION = "0.10.1"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
+
+
+class BarsFormat(betterproto2.Enum):
+    """
+    BarsFormat is the layout of a GetBars page.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Bar messages in `bars`.
+    """
+
+    MESSAGES = 1
+    """
+    Bar messages in `bars`.
+    """
+
+    ARROW = 2
+    """
+    One Arrow IPC stream in `arrow_stream`, `bars` empty: columnar, for analytics clients
+    (pyarrow.ipc.open_stream(data).read_all() is the page as a table).
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "BARS_FORMAT_UNSPECIFIED",
+            1: "BARS_FORMAT_MESSAGES",
+            2: "BARS_FORMAT_ARROW",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "BARS_FORMAT_UNSPECIFIED": 0,
+            "BARS_FORMAT_MESSAGES": 1,
+            "BARS_FORMAT_ARROW": 2,
+        }
 
 
 @dataclass(eq=False, repr=False)
@@ -104,6 +143,13 @@ class GetBarsRequest(betterproto2.Message):
     The next_page_token of a previous response, to continue from there.
     """
 
+    format: "BarsFormat" = betterproto2.field(
+        7, betterproto2.TYPE_ENUM, default_factory=lambda: BarsFormat(0)
+    )
+    """
+    How the page is returned: Bar messages (the default) or one Arrow IPC stream.
+    """
+
 
 default_message_pool.register_message("financelake.marketdata.v1", "GetBarsRequest", GetBarsRequest)
 
@@ -118,12 +164,20 @@ class GetBarsResponse(betterproto2.Message):
         1, betterproto2.TYPE_MESSAGE, repeated=True
     )
     """
-    The bars.
+    The bars (BARS_FORMAT_MESSAGES).
     """
 
     next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     Token of the next page; empty on the last page.
+    """
+
+    arrow_stream: "bytes" = betterproto2.field(3, betterproto2.TYPE_BYTES)
+    """
+    The bars as one Arrow IPC stream (BARS_FORMAT_ARROW): columns start_time
+    (timestamp[us, UTC]), open, high, low, close, volume, vwap (float64), trade_count
+    (int64), source (string: trades, yahoo, alphavantage, csv, synthetic), adjusted (bool),
+    revision (int32); schema metadata `symbol` and `interval` (1m ... 1wk).
     """
 
 

@@ -2,8 +2,8 @@
 // @generated from file financelake/marketdata/v1/marketdata_service.proto (package financelake.marketdata.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import type { Bar, Interval } from "../../common/v1/bar_pb.js";
 import { file_financelake_common_v1_bar } from "../../common/v1/bar_pb.js";
@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file financelake/marketdata/v1/marketdata_service.proto.
  */
 export const file_financelake_marketdata_v1_marketdata_service: GenFile = /*@__PURE__*/
-  fileDesc("CjJmaW5hbmNlbGFrZS9tYXJrZXRkYXRhL3YxL21hcmtldGRhdGFfc2VydmljZS5wcm90bxIZZmluYW5jZWxha2UubWFya2V0ZGF0YS52MSJpChJMaXN0U3ltYm9sc1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAEEhYKBXF1ZXJ5GAMgASgJQge6SARyAhgUImkKE0xpc3RTeW1ib2xzUmVzcG9uc2USOQoHc3ltYm9scxgBIAMoCzIoLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuU3ltYm9sU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkikgMKDkdldEJhcnNSZXF1ZXN0EjYKBnN5bWJvbBgBIAEoCUImukgjciEyH15cXj9bQS1aMC05XVtBLVowLTkuPVwtXXswLDE5fSQSPQoIaW50ZXJ2YWwYAiABKA4yHy5maW5hbmNlbGFrZS5jb21tb24udjEuSW50ZXJ2YWxCCrpIB4IBBBABIAASNgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARI0CghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIdCglwYWdlX3NpemUYBSABKAVCCrpIBxoFGJBOKAASHAoKcGFnZV90b2tlbhgGIAEoCUIIukgFcgMYgAQ6XrpIWxpZChNnZXRfYmFycy50aW1lX3JhbmdlEiFlbmRfdGltZSBtdXN0IGJlIGFmdGVyIHN0YXJ0X3RpbWUaH3RoaXMuZW5kX3RpbWUgPiB0aGlzLnN0YXJ0X3RpbWUiVAoPR2V0QmFyc1Jlc3BvbnNlEigKBGJhcnMYASADKAsyGi5maW5hbmNlbGFrZS5jb21tb24udjEuQmFyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJJCg9HZXRRdW90ZVJlcXVlc3QSNgoGc3ltYm9sGAEgASgJQia6SCNyITIfXlxeP1tBLVowLTldW0EtWjAtOS49XC1dezAsMTl9JCJDChBHZXRRdW90ZVJlc3BvbnNlEi8KBXF1b3RlGAEgASgLMiAuZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5RdW90ZSL2AwoUR2V0SW5kaWNhdG9yc1JlcXVlc3QSNgoGc3ltYm9sGAEgASgJQia6SCNyITIfXlxeP1tBLVowLTldW0EtWjAtOS49XC1dezAsMTl9JBI9CghpbnRlcnZhbBgCIAEoDjIfLmZpbmFuY2VsYWtlLmNvbW1vbi52MS5JbnRlcnZhbEIKukgHggEEEAEgABI2CgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjQKCGVuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEpIBCgppbmRpY2F0b3JzGAUgAygJQn66SHuSAXgIARAUInJycDJuXihzbWF8ZW1hfHJzaXxtYWNkfGJiYW5kc3x2d2FwfGF0cnxvYnZ8c3RvY2h8cmV0dXJuc3x2b2xhdGlsaXR5KShcKFswLTldKyhcLlswLTldKyk/KCxbMC05XSsoXC5bMC05XSspPykqXCkpPyQ6ZLpIYRpfChlnZXRfaW5kaWNhdG9ycy50aW1lX3JhbmdlEiFlbmRfdGltZSBtdXN0IGJlIGFmdGVyIHN0YXJ0X3RpbWUaH3RoaXMuZW5kX3RpbWUgPiB0aGlzLnN0YXJ0X3RpbWUifgoVR2V0SW5kaWNhdG9yc1Jlc3BvbnNlEikKBXRpbWVzGAEgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI6CgZzZXJpZXMYAiADKAsyKi5maW5hbmNlbGFrZS5tYXJrZXRkYXRhLnYxLkluZGljYXRvclNlcmllcyKVAQoQV2F0Y2hCYXJzUmVxdWVzdBJCCgdzeW1ib2xzGAEgAygJQjG6SC6SASsIARBkGAEiI3IhMh9eXF4/W0EtWjAtOV1bQS1aMC05Lj1cLV17MCwxOX0kEj0KCGludGVydmFsGAIgASgOMh8uZmluYW5jZWxha2UuY29tbW9uLnYxLkludGVydmFsQgq6SAeCAQQQASAAIkkKEVdhdGNoQmFyc1Jlc3BvbnNlEjQKBnVwZGF0ZRgBIAEoCzIkLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuQmFyVXBkYXRlMsgFChFNYXJrZXREYXRhU2VydmljZRKBAQoLTGlzdFN5bWJvbHMSLS5maW5hbmNlbGFrZS5tYXJrZXRkYXRhLnYxLkxpc3RTeW1ib2xzUmVxdWVzdBouLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuTGlzdFN5bWJvbHNSZXNwb25zZSITgtPkkwINEgsvdjEvc3ltYm9scxKDAQoHR2V0QmFycxIpLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuR2V0QmFyc1JlcXVlc3QaKi5maW5hbmNlbGFrZS5tYXJrZXRkYXRhLnYxLkdldEJhcnNSZXNwb25zZSIhgtPkkwIbEhkvdjEvc3ltYm9scy97c3ltYm9sfS9iYXJzEocBCghHZXRRdW90ZRIqLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuR2V0UXVvdGVSZXF1ZXN0GisuZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5HZXRRdW90ZVJlc3BvbnNlIiKC0+STAhwSGi92MS9zeW1ib2xzL3tzeW1ib2x9L3F1b3RlEpsBCg1HZXRJbmRpY2F0b3JzEi8uZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5HZXRJbmRpY2F0b3JzUmVxdWVzdBowLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuR2V0SW5kaWNhdG9yc1Jlc3BvbnNlIieC0+STAiESHy92MS9zeW1ib2xzL3tzeW1ib2x9L2luZGljYXRvcnMSgAEKCVdhdGNoQmFycxIrLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuV2F0Y2hCYXJzUmVxdWVzdBosLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuV2F0Y2hCYXJzUmVzcG9uc2UiFoLT5JMCEBIOL3YxL2JhcnM6d2F0Y2gwAWIGcHJvdG8z", [file_buf_validate_validate, file_financelake_common_v1_bar, file_financelake_marketdata_v1_marketdata, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("CjJmaW5hbmNlbGFrZS9tYXJrZXRkYXRhL3YxL21hcmtldGRhdGFfc2VydmljZS5wcm90bxIZZmluYW5jZWxha2UubWFya2V0ZGF0YS52MSJpChJMaXN0U3ltYm9sc1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAEEhYKBXF1ZXJ5GAMgASgJQge6SARyAhgUImkKE0xpc3RTeW1ib2xzUmVzcG9uc2USOQoHc3ltYm9scxgBIAMoCzIoLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuU3ltYm9sU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki0wMKDkdldEJhcnNSZXF1ZXN0EjYKBnN5bWJvbBgBIAEoCUImukgjciEyH15cXj9bQS1aMC05XVtBLVowLTkuPVwtXXswLDE5fSQSPQoIaW50ZXJ2YWwYAiABKA4yHy5maW5hbmNlbGFrZS5jb21tb24udjEuSW50ZXJ2YWxCCrpIB4IBBBABIAASNgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARI0CghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIdCglwYWdlX3NpemUYBSABKAVCCrpIBxoFGJBOKAASHAoKcGFnZV90b2tlbhgGIAEoCUIIukgFcgMYgAQSPwoGZm9ybWF0GAcgASgOMiUuZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5CYXJzRm9ybWF0Qgi6SAWCAQIQATpeukhbGlkKE2dldF9iYXJzLnRpbWVfcmFuZ2USIWVuZF90aW1lIG11c3QgYmUgYWZ0ZXIgc3RhcnRfdGltZRofdGhpcy5lbmRfdGltZSA+IHRoaXMuc3RhcnRfdGltZSJqCg9HZXRCYXJzUmVzcG9uc2USKAoEYmFycxgBIAMoCzIaLmZpbmFuY2VsYWtlLmNvbW1vbi52MS5CYXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDGFycm93X3N0cmVhbRgDIAEoDCJJCg9HZXRRdW90ZVJlcXVlc3QSNgoGc3ltYm9sGAEgASgJQia6SCNyITIfXlxeP1tBLVowLTldW0EtWjAtOS49XC1dezAsMTl9JCJDChBHZXRRdW90ZVJlc3BvbnNlEi8KBXF1b3RlGAEgASgLMiAuZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5RdW90ZSL2AwoUR2V0SW5kaWNhdG9yc1JlcXVlc3QSNgoGc3ltYm9sGAEgASgJQia6SCNyITIfXlxeP1tBLVowLTldW0EtWjAtOS49XC1dezAsMTl9JBI9CghpbnRlcnZhbBgCIAEoDjIfLmZpbmFuY2VsYWtlLmNvbW1vbi52MS5JbnRlcnZhbEIKukgHggEEEAEgABI2CgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjQKCGVuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEpIBCgppbmRpY2F0b3JzGAUgAygJQn66SHuSAXgIARAUInJycDJuXihzbWF8ZW1hfHJzaXxtYWNkfGJiYW5kc3x2d2FwfGF0cnxvYnZ8c3RvY2h8cmV0dXJuc3x2b2xhdGlsaXR5KShcKFswLTldKyhcLlswLTldKyk/KCxbMC05XSsoXC5bMC05XSspPykqXCkpPyQ6ZLpIYRpfChlnZXRfaW5kaWNhdG9ycy50aW1lX3JhbmdlEiFlbmRfdGltZSBtdXN0IGJlIGFmdGVyIHN0YXJ0X3RpbWUaH3RoaXMuZW5kX3RpbWUgPiB0aGlzLnN0YXJ0X3RpbWUifgoVR2V0SW5kaWNhdG9yc1Jlc3BvbnNlEikKBXRpbWVzGAEgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI6CgZzZXJpZXMYAiADKAsyKi5maW5hbmNlbGFrZS5tYXJrZXRkYXRhLnYxLkluZGljYXRvclNlcmllcyKVAQoQV2F0Y2hCYXJzUmVxdWVzdBJCCgdzeW1ib2xzGAEgAygJQjG6SC6SASsIARBkGAEiI3IhMh9eXF4/W0EtWjAtOV1bQS1aMC05Lj1cLV17MCwxOX0kEj0KCGludGVydmFsGAIgASgOMh8uZmluYW5jZWxha2UuY29tbW9uLnYxLkludGVydmFsQgq6SAeCAQQQASAAIkkKEVdhdGNoQmFyc1Jlc3BvbnNlEjQKBnVwZGF0ZRgBIAEoCzIkLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuQmFyVXBkYXRlKloKCkJhcnNGb3JtYXQSGwoXQkFSU19GT1JNQVRfVU5TUEVDSUZJRUQQABIYChRCQVJTX0ZPUk1BVF9NRVNTQUdFUxABEhUKEUJBUlNfRk9STUFUX0FSUk9XEAIyyAUKEU1hcmtldERhdGFTZXJ2aWNlEoEBCgtMaXN0U3ltYm9scxItLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuTGlzdFN5bWJvbHNSZXF1ZXN0Gi4uZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5MaXN0U3ltYm9sc1Jlc3BvbnNlIhOC0+STAg0SCy92MS9zeW1ib2xzEoMBCgdHZXRCYXJzEikuZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5HZXRCYXJzUmVxdWVzdBoqLmZpbmFuY2VsYWtlLm1hcmtldGRhdGEudjEuR2V0QmFyc1Jlc3BvbnNlIiGC0+STAhsSGS92MS9zeW1ib2xzL3tzeW1ib2x9L2JhcnMShwEKCEdldFF1b3RlEiouZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5HZXRRdW90ZVJlcXVlc3QaKy5maW5hbmNlbGFrZS5tYXJrZXRkYXRhLnYxLkdldFF1b3RlUmVzcG9uc2UiIoLT5JMCHBIaL3YxL3N5bWJvbHMve3N5bWJvbH0vcXVvdGUSmwEKDUdldEluZGljYXRvcnMSLy5maW5hbmNlbGFrZS5tYXJrZXRkYXRhLnYxLkdldEluZGljYXRvcnNSZXF1ZXN0GjAuZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5HZXRJbmRpY2F0b3JzUmVzcG9uc2UiJ4LT5JMCIRIfL3YxL3N5bWJvbHMve3N5bWJvbH0vaW5kaWNhdG9ycxKAAQoJV2F0Y2hCYXJzEisuZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5XYXRjaEJhcnNSZXF1ZXN0GiwuZmluYW5jZWxha2UubWFya2V0ZGF0YS52MS5XYXRjaEJhcnNSZXNwb25zZSIWgtPkkwIQEg4vdjEvYmFyczp3YXRjaDABYgZwcm90bzM", [file_buf_validate_validate, file_financelake_common_v1_bar, file_financelake_marketdata_v1_marketdata, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * ListSymbolsRequest pages through the known symbols.
@@ -130,6 +130,13 @@ export type GetBarsRequest = Message<"financelake.marketdata.v1.GetBarsRequest">
    * @generated from field: string page_token = 6;
    */
   pageToken: string;
+
+  /**
+   * How the page is returned: Bar messages (the default) or one Arrow IPC stream.
+   *
+   * @generated from field: financelake.marketdata.v1.BarsFormat format = 7;
+   */
+  format: BarsFormat;
 };
 
 /**
@@ -146,7 +153,7 @@ export const GetBarsRequestSchema: GenMessage<GetBarsRequest> = /*@__PURE__*/
  */
 export type GetBarsResponse = Message<"financelake.marketdata.v1.GetBarsResponse"> & {
   /**
-   * The bars.
+   * The bars (BARS_FORMAT_MESSAGES).
    *
    * @generated from field: repeated financelake.common.v1.Bar bars = 1;
    */
@@ -158,6 +165,16 @@ export type GetBarsResponse = Message<"financelake.marketdata.v1.GetBarsResponse
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
+
+  /**
+   * The bars as one Arrow IPC stream (BARS_FORMAT_ARROW): columns start_time
+   * (timestamp[us, UTC]), open, high, low, close, volume, vwap (float64), trade_count
+   * (int64), source (string: trades, yahoo, alphavantage, csv, synthetic), adjusted (bool),
+   * revision (int32); schema metadata `symbol` and `interval` (1m ... 1wk).
+   *
+   * @generated from field: bytes arrow_stream = 3;
+   */
+  arrowStream: Uint8Array;
 };
 
 /**
@@ -335,6 +352,41 @@ export type WatchBarsResponse = Message<"financelake.marketdata.v1.WatchBarsResp
  */
 export const WatchBarsResponseSchema: GenMessage<WatchBarsResponse> = /*@__PURE__*/
   messageDesc(file_financelake_marketdata_v1_marketdata_service, 9);
+
+/**
+ * BarsFormat is the layout of a GetBars page.
+ *
+ * @generated from enum financelake.marketdata.v1.BarsFormat
+ */
+export enum BarsFormat {
+  /**
+   * Bar messages in `bars`.
+   *
+   * @generated from enum value: BARS_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Bar messages in `bars`.
+   *
+   * @generated from enum value: BARS_FORMAT_MESSAGES = 1;
+   */
+  MESSAGES = 1,
+
+  /**
+   * One Arrow IPC stream in `arrow_stream`, `bars` empty: columnar, for analytics clients
+   * (pyarrow.ipc.open_stream(data).read_all() is the page as a table).
+   *
+   * @generated from enum value: BARS_FORMAT_ARROW = 2;
+   */
+  ARROW = 2,
+}
+
+/**
+ * Describes the enum financelake.marketdata.v1.BarsFormat.
+ */
+export const BarsFormatSchema: GenEnum<BarsFormat> = /*@__PURE__*/
+  enumDesc(file_financelake_marketdata_v1_marketdata_service, 0);
 
 /**
  * MarketDataService serves history, quotes, indicators and live bars from the lakehouse
