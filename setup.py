@@ -14,6 +14,7 @@ from setuptools import setup
 ROOTS = {
     "financelake.services": "services",
     "financelake.stream": "stream",
+    "financelake.models": "models",
     "financelake.gen": "gen/python",
     "financelake.client": "gen/client",
 }

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from financelake.services.cli_ingest import ingest_app
 from financelake.services.cli_lake import lake_app
+from financelake.services.cli_models import models_app
 from financelake.services.processes import ProcessStopError, exited_children
 from financelake.services.settings import Settings
 from financelake.services.supervisor import ComponentStatus, Supervisor, SupervisorError
@@ -48,6 +49,7 @@ topics_app = typer.Typer(help="The product topics.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(lake_app, name="lake")
+app.add_typer(models_app, name="models")
 app.add_typer(topics_app, name="topics")
 stream_app = typer.Typer(help="The stream processing (Faust) worker.", no_args_is_help=True)
 app.add_typer(stream_app, name="stream")

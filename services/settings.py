@@ -148,6 +148,39 @@ class StreamSettings(BaseModel):
     )
 
 
+class ModelSettings(BaseModel):
+    """The model registry and how `financelake models train` validates."""
+
+    registry_uri: str | None = Field(
+        default=None,
+        description="Where model versions live: a local folder or s3://bucket/prefix "
+        "(pyarrow S3 options as query parameters); unset: home/models",
+    )
+    validation_folds: int = Field(
+        default=5, ge=2, description="Walk-forward folds each model is validated on"
+    )
+    min_training_rows: int = Field(
+        default=1000, ge=1, description="Fewest usable gold.features rows a model is trained on"
+    )
+
+
+class PredictionSettings(BaseModel):
+    """How the prediction server keeps its models and features current."""
+
+    reload_interval_s: float = Field(
+        default=2.0, gt=0, description="How often the registry is checked for new versions"
+    )
+    refresh_interval_s: float = Field(
+        default=1.0, gt=0, description="How often gold.features is brought up to date"
+    )
+    feature_lookback_days: float = Field(
+        default=15.0,
+        gt=0,
+        description="Symbols whose newest bar is older are not served (covers the last "
+        "closed weekly bar and long weekends)",
+    )
+
+
 class DemoSettings(BaseModel):
     """The synthetic demo market `financelake up` loads so the stack is never empty."""
 
@@ -190,6 +223,8 @@ class Settings(BaseSettings):
     demo: DemoSettings = DemoSettings()
     lake: LakeSettings = LakeSettings()
     stream: StreamSettings = StreamSettings()
+    models: ModelSettings = ModelSettings()
+    prediction: PredictionSettings = PredictionSettings()
 
     @property
     def bootstrap_servers(self) -> str:
