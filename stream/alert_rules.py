@@ -13,6 +13,12 @@ and only once that window is full:
 Severity is "warning" from threshold on and "critical" from twice the threshold. Returns are
 bar to bar whatever the time between the bars, so an opening gap scores like any other move.
 
+* anomaly (when an `AnomalyScorer` is given and a model is registered for the interval): the
+  two scores of a bar that both rules scored, [|return z|, volume z], go through the anomaly
+  model (`financelake models train` trains it on the same scores from gold.features) in one
+  batch per call; a decision score below 0 raises a "warning". value = score = the decision
+  score, threshold = 0. These alerts follow the rule alerts of the same call.
+
 Arrivals are classified by `bar_sequence.BarSequence`: duplicates and bars older than the last
 one are ignored; an amendment of the last bar is counted in `amendments_ignored` but not
 re-scored, since an alert on its first version is already out and an alert id has no
@@ -24,8 +30,8 @@ from __future__ import annotations
 import math
 import uuid
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -40,14 +46,19 @@ __all__ = [
     "AlertConfig",
     "AlertEngine",
     "AlertKind",
+    "AnomalyScorer",
     "DetectedAlert",
     "Severity",
     "alert_id",
     "alerts_table",
 ]
 
-AlertKind = Literal["price_move", "volume_spike"]
+AlertKind = Literal["price_move", "volume_spike", "anomaly"]
 Severity = Literal["warning", "critical"]
+
+AnomalyScorer = Callable[[str, npt.NDArray[np.float32]], tuple[str, npt.NDArray[np.float64]] | None]
+"""(model reference, decision scores) of bars of one interval from their (rows, 2) float32
+[|return z|, volume z]; None when no anomaly model is registered for the interval."""
 
 _SCHEMA = ALERTS.schema.as_arrow()
 _NANOS_PER_MICRO = 1_000
@@ -114,9 +125,14 @@ class _KeyState:
 class AlertEngine:
     """Per-(symbol, interval) z-score rules fed closed bars; see the module docstring."""
 
-    def __init__(self, config: AlertConfig | None = None) -> None:
+    def __init__(
+        self, config: AlertConfig | None = None, anomaly: AnomalyScorer | None = None
+    ) -> None:
         self.config = config or AlertConfig()
+        self.anomaly = anomaly
         self._keys: dict[BarKey, _KeyState] = {}
+        self._scored: list[tuple[BarKey, int, float, float]] = []
+        """Bars both rules scored in this call: (key, start, |return z|, volume z)."""
         self.duplicates = 0
         self.amendments_ignored = 0
         self.out_of_order = 0
@@ -152,6 +168,7 @@ class AlertEngine:
         revisions = rev.tolist()
 
         alerts: list[DetectedAlert] = []
+        self._scored = []
         for i in order:
             key = keys[i]
             entry = self._keys.get(key)
@@ -166,7 +183,29 @@ class AlertEngine:
                 self.out_of_order += 1
             else:
                 self.amendments_ignored += 1
+        if self.anomaly is not None and self._scored:
+            alerts.extend(self._anomalies(self.anomaly, now_ns))
         return alerts
+
+    def _anomalies(self, anomaly: AnomalyScorer, now_ns: int) -> list[DetectedAlert]:
+        """The anomaly model's alerts on this call's scored bars, one run per interval."""
+        found: list[DetectedAlert] = []
+        for interval in sorted({key[1] for key, _, _, _ in self._scored}):
+            bars = [bar for bar in self._scored if bar[0][1] == interval]
+            features = np.array([[zr, zv] for _, _, zr, zv in bars], dtype=np.float32)
+            result = anomaly(interval, features)
+            if result is None:
+                continue
+            reference, scores = result
+            for (key, start_ns, zr, zv), score in zip(bars, scores.tolist(), strict=True):
+                if score < 0:
+                    message = (
+                        f"{key[0]} {interval} bar is unusual for {reference} "
+                        f"(|return z| = {zr:.1f}, volume z = {zv:+.1f}, score = {score:+.3f})"
+                    )
+                    alert = self._alert("anomaly", key, start_ns, now_ns, score, score, message)
+                    found.append(replace(alert, severity="warning", threshold=0.0))
+        return found
 
     def _new_key_state(self) -> _KeyState:
         window = self.config.window
@@ -186,9 +225,10 @@ class AlertEngine:
         threshold = self.config.z_threshold
         window = self.config.window
         found: list[DetectedAlert] = []
+        return_z = None
         if entry.prev_close is not None:
             r = math.log(close / entry.prev_close)
-            z = _zscore(entry.returns, r) if len(entry.returns) == window else None
+            z = return_z = _zscore(entry.returns, r) if len(entry.returns) == window else None
             if z is not None and abs(z) >= threshold:
                 message = f"{symbol} {interval} close moved {math.expm1(r):+.2%} (z = {z:+.1f})"
                 found.append(
@@ -203,6 +243,8 @@ class AlertEngine:
             message = f"{symbol} {interval} volume {volume:,.0f} spiked (z = {z:+.1f})"
             found.append(self._alert("volume_spike", key, start_ns, now_ns, volume, z, message))
         entry.log_volumes.append(x)
+        if return_z is not None and z is not None:
+            self._scored.append((key, start_ns, abs(return_z), z))
         return found
 
     def _alert(
@@ -248,13 +290,18 @@ class AlertEngine:
         }
 
     @classmethod
-    def from_dict(cls, data: StateDict, config: AlertConfig | None = None) -> AlertEngine:
+    def from_dict(
+        cls,
+        data: StateDict,
+        config: AlertConfig | None = None,
+        anomaly: AnomalyScorer | None = None,
+    ) -> AlertEngine:
         """Rebuild the engine `to_dict` described, under `config` (today's settings).
 
         A shorter window than the snapshot's keeps the most recent values; a longer one fills
         up with the next bars before the rules fire again.
         """
-        engine = cls(config)
+        engine = cls(config, anomaly)
         for item in data["keys"]:
             entry = engine._new_key_state()
             entry.sequence = BarSequence.from_dict(item["sequence"])

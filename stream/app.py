@@ -10,6 +10,8 @@ from __future__ import annotations
 import faust
 from pyiceberg.catalog import Catalog
 
+from financelake.models.model_set import ModelSet
+from financelake.models.registry import open_registry
 from financelake.services.settings import Settings
 from financelake.stream.agents import agent_group
 from financelake.stream.agents.alerts import AlertsAgent
@@ -20,6 +22,7 @@ from financelake.stream.agents.driver import Route, TopicDriver
 from financelake.stream.agents.features import FeaturesAgent
 from financelake.stream.agents.imports import ImportsAgent
 from financelake.stream.alert_rules import AlertConfig
+from financelake.stream.anomaly import ANOMALY_MODEL, AnomalyModels
 from financelake.stream.codecs import BAR, TICK_BATCH, register_codecs
 from financelake.stream.lake.catalog import open_catalog
 from financelake.stream.lake.tables import ALERTS, BARS, FEATURES, TICKS, ensure_tables
@@ -92,7 +95,9 @@ def build_app(settings: Settings, catalog: Catalog | None = None) -> faust.App:
         Route(FeaturesAgent(sink(FeaturesAgent.name, FEATURES.identifier, topics.bars))),
         Route(
             AlertsAgent(
-                sink(AlertsAgent.name, ALERTS.identifier, topics.bars), config=alert_config
+                sink(AlertsAgent.name, ALERTS.identifier, topics.bars),
+                config=alert_config,
+                anomaly=AnomalyModels(ModelSet(open_registry(settings), names=(ANOMALY_MODEL,))),
             ),
             alerts_out,
         ),

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.alphavantage",
     "tests.fixtures.ingestion",
     "tests.fixtures.stream",
+    "tests.fixtures.prediction",
 ]

@@ -2,7 +2,9 @@
 
 A client of IngestionService like any other. It first imports the synthetic 1-minute history
 of the demo symbols up to now (ImportHistory), then publishes their live trades every
-`tick_interval_s` through one IngestTicks stream until SIGTERM. The simulator is
+`tick_interval_s` through one IngestTicks stream until SIGTERM. Once the history is in, it also
+trains the first models when none is registered (`models.bootstrap`), so the prediction server
+has something to serve. The simulator is
 deterministic and split-invariant, so the live trades continue the history exactly; the
 time published up to is kept in `home/demo/feed.json`, and the next start imports history
 from there, never twice.
@@ -26,6 +28,7 @@ from financelake.gen.common.v1 import bar_pb2
 from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
+from financelake.models.bootstrap import train_first_models
 from financelake.services.ingestion.convert import tick_batch, timestamp
 from financelake.services.ingestion.sources.synthetic import TradeTrickle
 from financelake.services.ingestion.sources.synthetic_model import SyntheticOptions
@@ -126,24 +129,31 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = pb_grpc.IngestionServiceStub(channel)  # type: ignore[no-untyped-call]  # grpcio stubs are untyped
         history_start = int(time.time_ns() - settings.demo.history_days * 86_400e9)
-        while not stop.is_set():
-            # History resumes where the previous run's live trades ended: never twice.
-            start = _published_until(settings) or history_start
-            now = time.time_ns()
-            feed = LiveFeed(settings, now)
-            try:
-                bars = await import_history(stub, settings, start, now)
-                logger.info("demo history imported: %d bars up to now", bars)
-                _remember(settings, now)
-                response = await stub.IngestTicks(feed.requests(stop))
-                logger.info("demo feed stopped after %d trades", response.accepted_trades)
-                return
-            except grpc.aio.AioRpcError as exc:
-                logger.warning("ingestion unavailable (%s); retrying", exc.code().name)
-                await asyncio.sleep(_RETRY_DELAY_S)
-            finally:
-                if feed.published_until_ns > now:
-                    _remember(settings, feed.published_until_ns)
+        first_models: asyncio.Task[object] | None = None
+        try:
+            while not stop.is_set():
+                # History resumes where the previous run's live trades ended: never twice.
+                start = _published_until(settings) or history_start
+                now = time.time_ns()
+                feed = LiveFeed(settings, now)
+                try:
+                    bars = await import_history(stub, settings, start, now)
+                    logger.info("demo history imported: %d bars up to now", bars)
+                    _remember(settings, now)
+                    if first_models is None:
+                        first_models = asyncio.create_task(train_first_models(settings, stop))
+                    response = await stub.IngestTicks(feed.requests(stop))
+                    logger.info("demo feed stopped after %d trades", response.accepted_trades)
+                    return
+                except grpc.aio.AioRpcError as exc:
+                    logger.warning("ingestion unavailable (%s); retrying", exc.code().name)
+                    await asyncio.sleep(_RETRY_DELAY_S)
+                finally:
+                    if feed.published_until_ns > now:
+                        _remember(settings, feed.published_until_ns)
+        finally:
+            if first_models is not None:
+                first_models.cancel()
 
 
 def main() -> None:

@@ -1,20 +1,11 @@
-"""Page tokens of the market-data RPCs: opaque to clients, bound to the request they page.
-
-A token is the urlsafe base64 of a small JSON array: what kind of list it continues, the
-request fields that define that list, and where the next page starts. A token presented
-with a different request (another symbol, interval, range or query) is refused as
-INVALID_ARGUMENT on `page_token`, never silently applied to the wrong list. Tokens are not
-signed: a client forging one can only ask for a page it could ask for directly.
-"""
+"""Page tokens of the market-data RPCs (`services.page_tokens`): a GetBars token is bound to
+its symbol, interval and range, a ListSymbols token to its query."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 
-from financelake.services.errors import FieldViolation, InvalidInput
+from financelake.services.page_tokens import decode_token, encode_token, invalid_token
 
 _BARS = "bars"
 _SYMBOLS = "symbols"
@@ -50,32 +41,9 @@ class SymbolsCursor:
     symbol: str
 
 
-def _invalid(why: str) -> InvalidInput:
-    return InvalidInput(
-        f"page_token {why}",
-        violations=[FieldViolation("page_token", why)],
-        reason="INVALID_PAGE_TOKEN",
-    )
-
-
-def _encode(items: list[object]) -> str:
-    text = json.dumps(items, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode()
-
-
-def _decode(token: str) -> list[object]:
-    try:
-        items = json.loads(base64.b64decode(token.encode(), altchars=b"-_", validate=True))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise _invalid("is not a token from a previous page") from exc
-    if not isinstance(items, list) or not items:
-        raise _invalid("is not a token from a previous page")
-    return items
-
-
 def bars_token(query: BarsQuery, next_start_ns: int) -> str:
     """The token of the GetBars page starting at `next_start_ns`."""
-    return _encode(
+    return encode_token(
         [_BARS, query.symbol, query.interval, query.start_ns, query.end_ns, next_start_ns]
     )
 
@@ -84,34 +52,34 @@ def bars_cursor(token: str, query: BarsQuery) -> int | None:
     """Where the page `token` asks for starts (ns); None for "" (the first page)."""
     if not token:
         return None
-    items = _decode(token)
+    items = decode_token(token)
     if len(items) != 6 or items[0] != _BARS or not isinstance(items[5], int):
-        raise _invalid("is not a token from a previous GetBars page")
+        raise invalid_token("is not a token from a previous GetBars page")
     if items[1:5] != [query.symbol, query.interval, query.start_ns, query.end_ns]:
-        raise _invalid("belongs to another request (symbol, interval or time range differ)")
+        raise invalid_token("belongs to another request (symbol, interval or time range differ)")
     next_start = items[5]
     if not query.start_ns <= next_start < query.end_ns:
-        raise _invalid("points outside the requested time range")
+        raise invalid_token("points outside the requested time range")
     return next_start
 
 
 def symbols_token(query: str, cursor: SymbolsCursor) -> str:
     """The token of the ListSymbols page after `cursor`."""
-    return _encode([_SYMBOLS, query, cursor.rank, cursor.symbol])
+    return encode_token([_SYMBOLS, query, cursor.rank, cursor.symbol])
 
 
 def symbols_cursor(token: str, query: str) -> SymbolsCursor | None:
     """Where the page `token` asks for continues; None for "" (the first page)."""
     if not token:
         return None
-    items = _decode(token)
+    items = decode_token(token)
     if (
         len(items) != 4
         or items[0] != _SYMBOLS
         or not isinstance(items[2], int)
         or not isinstance(items[3], str)
     ):
-        raise _invalid("is not a token from a previous ListSymbols page")
+        raise invalid_token("is not a token from a previous ListSymbols page")
     if items[1] != query:
-        raise _invalid("belongs to another request (the query differs)")
+        raise invalid_token("belongs to another request (the query differs)")
     return SymbolsCursor(items[2], items[3])

@@ -16,12 +16,10 @@ from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.table import Table
-from pyiceberg.table.snapshots import ancestors_of
 
 from financelake.services.ingestion.records import Interval
+from financelake.stream.lake.changes import files_added_since, read_files
 
 DEFAULT_MAX_SERIES = 32
 
@@ -55,7 +53,7 @@ class SeriesCache:
                 self._series.move_to_end(key)
         if cached is not None and cached[0] == current_id:
             return cached[1]
-        added = None if cached is None else self._added_since(table, cached[0])
+        added = None if cached is None else files_added_since(table, cached[0])
         if cached is not None and added is not None:
             rows = self._read_files(table, added, symbol, interval)
             series = cached[1] if rows.num_rows == 0 else self._merge(cached[1], rows)
@@ -68,37 +66,11 @@ class SeriesCache:
                 self._series.popitem(last=False)
         return series
 
-    @staticmethod
-    def _added_since(table: Table, since: int | None) -> list[str] | None:
-        """Data files added by the snapshots after `since` (None: reload the series)."""
-        metadata = table.metadata
-        new: set[int] = set()
-        for snapshot in ancestors_of(metadata.current_snapshot(), metadata):
-            if snapshot.snapshot_id == since:
-                break
-            new.add(snapshot.snapshot_id)
-        else:
-            if since is not None:
-                return None  # not an ancestor: history was rewritten
-        paths: list[str] = []
-        current = metadata.current_snapshot()
-        if current is None:
-            return paths
-        for manifest in current.manifests(table.io):
-            if manifest.added_snapshot_id not in new:
-                continue
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-                if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id in new:
-                    paths.append(entry.data_file.file_path)
-        return paths
-
     def _read_files(
         self, table: Table, paths: list[str], symbol: str, interval: Interval
     ) -> pa.Table:
         parts = []
-        for path in paths:
-            with table.io.new_input(path).open() as stream:
-                rows = pq.read_table(stream, columns=["symbol", "interval", *self._columns])
+        for rows in read_files(table, paths, ["symbol", "interval", *self._columns]):
             mask = pc.and_(
                 pc.equal(rows["symbol"], symbol), pc.equal(rows["interval"], interval.value)
             )

@@ -1,4 +1,5 @@
-"""alerts: bars on the bars topic -> z-score alerts on the alerts topic and in `gold.alerts`.
+"""alerts: bars on the bars topic -> z-score and anomaly-model alerts on the alerts topic and
+in `gold.alerts`.
 
 One `AlertEngine` per partition holds each (symbol, interval)'s recent returns and volumes
 and is checkpointed with each commit. Alerts are produced as `Alert` messages keyed by
@@ -17,12 +18,19 @@ from financelake.gen.common.v1 import alert_pb2
 from financelake.services.ingestion.convert import INTERVAL_PROTOS, timestamp
 from financelake.services.ingestion.records import Interval
 from financelake.stream.agents.core import Emit, LakeSink, Record, State, StatefulAgent
-from financelake.stream.alert_rules import AlertConfig, AlertEngine, DetectedAlert, alerts_table
+from financelake.stream.alert_rules import (
+    AlertConfig,
+    AlertEngine,
+    AnomalyScorer,
+    DetectedAlert,
+    alerts_table,
+)
 from financelake.stream.convert import bar_columns
 
 _KINDS = {
     "price_move": alert_pb2.ALERT_KIND_PRICE_MOVE,
     "volume_spike": alert_pb2.ALERT_KIND_VOLUME_SPIKE,
+    "anomaly": alert_pb2.ALERT_KIND_ANOMALY,
 }
 _SEVERITIES = {
     "warning": alert_pb2.ALERT_SEVERITY_WARNING,
@@ -52,15 +60,18 @@ class AlertsAgent(StatefulAgent[AlertEngine]):
 
     name = "alerts"
 
-    def __init__(self, sink: LakeSink, *, config: AlertConfig) -> None:
+    def __init__(
+        self, sink: LakeSink, *, config: AlertConfig, anomaly: AnomalyScorer | None = None
+    ) -> None:
         super().__init__(sink)
         self.config = config
+        self.anomaly = anomaly
 
     def new_state(self) -> AlertEngine:
-        return AlertEngine(self.config)
+        return AlertEngine(self.config, self.anomaly)
 
     def restore_state(self, data: State) -> AlertEngine:
-        return AlertEngine.from_dict(data, self.config)
+        return AlertEngine.from_dict(data, self.config, self.anomaly)
 
     def handle(
         self, partition: int, records: Sequence[Record]
