@@ -17,7 +17,7 @@ export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 PKG_FILES_HASH := $(shell find services stream models gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
 
 .PHONY: help up down status test lint gen check-gen python-env node-env tools kafka-jars clean \
-	bench-ingest bench-stream bench-marketdata
+	bench-ingest bench-stream bench-marketdata bench-predict
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -77,6 +77,9 @@ bench-stream: python-env kafka-jars  ## Stream worker: ticks into bronze, freshn
 
 bench-marketdata: python-env kafka-jars  ## Market data: GetBars of a lake year, GetQuote, WatchBars
 	$(BIN)/python -m tests.bench.marketdata
+
+bench-predict: python-env  ## Prediction: Predict latency and throughput, OIP ModelInfer, the ONNX Runtime limit
+	$(BIN)/python -m tests.bench.predict
 
 # ---- contracts and code generation ----------------------------------------------------
 gen: python-env node-env  ## Regenerate gen/ from proto/

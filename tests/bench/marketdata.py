@@ -58,7 +58,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -301,28 +301,21 @@ def publish_bar_rounds(
 
 
 @contextlib.contextmanager
-def server_process(settings: Settings, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """`python -m financelake.services.marketdata` on a free port, FINANCELAKE_* only."""
-    port = free_port("127.0.0.1")
-    env = {
-        **os.environ,
-        "FINANCELAKE_KAFKA_BOOTSTRAP": settings.bootstrap_servers,
-        "FINANCELAKE_HOME": str(settings.home),
-        "FINANCELAKE_TOPICS__TICKS": settings.topics.ticks,
-        "FINANCELAKE_TOPICS__BARS": settings.topics.bars,
-        "FINANCELAKE_SERVERS__HOST": "127.0.0.1",
-        "FINANCELAKE_SERVERS__MARKETDATA_PORT": str(port),
-    }
+def service_process(
+    module: str, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m <module>` with `env` added to this process's environment, its output in
+    `log`; SIGTERM (the graceful path) on exit, SIGKILL after 60 s."""
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "financelake.services.marketdata"],
-            env=env,
+            [sys.executable, "-m", module],
+            env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=REPO,
         )
     try:
-        yield process, port
+        yield process
     finally:
         process.terminate()
         try:
@@ -330,6 +323,22 @@ def server_process(settings: Settings, log: Path) -> Iterator[tuple[subprocess.P
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def server_process(settings: Settings, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`python -m financelake.services.marketdata` on a free port, FINANCELAKE_* only."""
+    port = free_port("127.0.0.1")
+    env = {
+        "FINANCELAKE_KAFKA_BOOTSTRAP": settings.bootstrap_servers,
+        "FINANCELAKE_HOME": str(settings.home),
+        "FINANCELAKE_TOPICS__TICKS": settings.topics.ticks,
+        "FINANCELAKE_TOPICS__BARS": settings.topics.bars,
+        "FINANCELAKE_SERVERS__HOST": "127.0.0.1",
+        "FINANCELAKE_SERVERS__MARKETDATA_PORT": str(port),
+    }
+    with service_process("financelake.services.marketdata", env, log) as process:
+        yield process, port
 
 
 def channel(port: int) -> grpc.aio.Channel:
@@ -416,6 +425,7 @@ _PLUMBING = (
     "(asyncio/base_events.py)",
     "(asyncio/events.py)",
     "(services/marketdata/__main__.py)",
+    "(services/prediction/__main__.py)",
     "(services/server/lifecycle.py)",
 )
 
@@ -577,12 +587,34 @@ async def quote_load(
     """`clients` concurrent unary GetQuote loops over `channels` channels: a warm-up, then
     `duration_s` timed. Requests are pre-serialised; responses stay bytes (checked once)."""
     requests = [pb.GetQuoteRequest(symbol=s).SerializeToString() for s in SYMBOLS]
+
+    def check(response: bytes) -> None:
+        answer = pb.GetQuoteResponse.FromString(response)
+        assert answer.quote.symbol == SYMBOLS[0], answer
+
+    return await closed_loop(
+        port, _METHOD + "GetQuote", requests, clients, channels, warmup_s, duration_s, check
+    )
+
+
+async def closed_loop(
+    port: int,
+    method: str,
+    requests: list[bytes],
+    clients: int,
+    channels: int,
+    warmup_s: float,
+    duration_s: float,
+    check: Callable[[bytes], None],
+) -> QuoteLoad:
+    """`clients` concurrent closed-loop callers of the unary `method` over `channels`
+    channels, each sending `requests` in turn (pre-serialised; responses stay bytes, the
+    first one given to `check`): a warm-up, then `duration_s` timed."""
     chans = [channel(port) for _ in range(channels)]
     loop = asyncio.get_running_loop()
     try:
-        calls = [c.unary_unary(_METHOD + "GetQuote") for c in chans]
-        answer = pb.GetQuoteResponse.FromString(await calls[0](requests[0], timeout=5))
-        assert answer.quote.symbol == SYMBOLS[0], answer
+        calls = [c.unary_unary(method) for c in chans]
+        check(await calls[0](requests[0], timeout=5))
 
         async def caller(index: int, until: float, latencies: list[float] | None) -> int:
             call = calls[index % channels]
