@@ -213,15 +213,19 @@ class ServerProcess:
             self.process = await asyncio.create_subprocess_exec(
                 *argv, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=REPO
             )
-        await self._wait_serving()
-        if self.profile is not None:
-            assert self.process is not None
-            self.sampler = await asyncio.create_subprocess_exec(
-                *("py-spy", "record", "--pid", str(self.process.pid), "--rate", "200"),
-                *("--format", "raw", "--output", str(self.profile), "--nonblocking"),
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
+        try:  # a server that started must not outlive a failed start (no __aexit__ then)
+            await self._wait_serving()
+            if self.profile is not None:
+                assert self.process is not None
+                self.sampler = await asyncio.create_subprocess_exec(
+                    *("py-spy", "record", "--pid", str(self.process.pid), "--rate", "200"),
+                    *("--format", "raw", "--output", str(self.profile), "--nonblocking"),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+        except BaseException:
+            await self.__aexit__()
+            raise
         return self
 
     async def _wait_serving(self) -> None:
