@@ -7,9 +7,10 @@ current from the ticks and bars topics and fans bar updates out to watchers. Get
 reads a range's bars plus each indicator's warm-up bars and computes the indicators in a
 worker thread (grammar, warm-up and limits in `indicators`).
 
-Paging: GetBars pages hold `page_size` bars (default 1000; protovalidate caps it at
-10000), as Bar messages or, for analytics clients, one Arrow IPC stream of the columns the
-store holds (no per-bar work: the fast path for long ranges). ListSymbols pages `page_size`
+Paging: GetBars pages hold `page_size` bars (default 1000), as Bar messages (at most 10000)
+or, for analytics clients, one Arrow IPC stream of the columns the store holds (at most
+40000: ~84 bytes a bar, so a page stays under gRPC's default 4 MB message limit; no per-bar
+work: the fast path for long ranges). ListSymbols pages `page_size`
 symbols (default 100, at most 1000). Tokens are bound to their request (`paging`).
 """
 

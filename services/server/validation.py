@@ -63,7 +63,7 @@ def _reason(rule_id: str) -> str:
 
 # Message-level rules (CEL across fields) carry no field path. The contracts name such a rule
 # `<message>.<rule>`; a rule listed here is reported on the field a client has to change.
-_MESSAGE_RULE_FIELDS = {"time_range": "end_time"}
+_MESSAGE_RULE_FIELDS = {"time_range": "end_time", "page_size": "page_size"}
 
 
 def _field_of(violation: protovalidate.Violation) -> str:

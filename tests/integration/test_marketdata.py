@@ -423,8 +423,10 @@ async def test_an_inverted_range_is_invalid_argument(lake: RunningServer) -> Non
     ("request_fields", "field"),
     [
         ({"page_size": 10_001}, "page_size"),
+        ({"page_size": 40_001, "format": pb.BARS_FORMAT_ARROW}, "page_size"),
         ({"interval": bar_pb2.INTERVAL_UNSPECIFIED}, "interval"),
     ],
+    ids=["messages-page-size", "arrow-page-size", "interval"],
 )
 async def test_out_of_contract_fields_are_invalid_argument(
     lake: RunningServer, request_fields: dict[str, Any], field: str

@@ -29,7 +29,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2financelake/marketdata/v1/marketdata_service.proto\x12\x19\x66inancelake.marketdata.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1f\x66inancelake/common/v1/bar.proto\x1a*financelake/marketdata/v1/marketdata.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\x12ListSymbolsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x16\n\x05query\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x14\"i\n\x13ListSymbolsResponse\x12\x39\n\x07symbols\x18\x01 \x03(\x0b\x32(.financelake.marketdata.v1.SymbolSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd3\x03\n\x0eGetBarsRequest\x12\x36\n\x06symbol\x18\x01 \x01(\tB&\xbaH#r!2\x1f^\\^?[A-Z0-9][A-Z0-9.=\\-]{0,19}$\x12=\n\x08interval\x18\x02 \x01(\x0e\x32\x1f.financelake.common.v1.IntervalB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x36\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x34\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x1d\n\tpage_size\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12\x1c\n\npage_token\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12?\n\x06\x66ormat\x18\x07 \x01(\x0e\x32%.financelake.marketdata.v1.BarsFormatB\x08\xbaH\x05\x82\x01\x02\x10\x01:^\xbaH[\x1aY\n\x13get_bars.time_range\x12!end_time must be after start_time\x1a\x1fthis.end_time > this.start_time\"j\n\x0fGetBarsResponse\x12(\n\x04\x62\x61rs\x18\x01 \x03(\x0b\x32\x1a.financelake.common.v1.Bar\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x14\n\x0c\x61rrow_stream\x18\x03 \x01(\x0c\"I\n\x0fGetQuoteRequest\x12\x36\n\x06symbol\x18\x01 \x01(\tB&\xbaH#r!2\x1f^\\^?[A-Z0-9][A-Z0-9.=\\-]{0,19}$\"C\n\x10GetQuoteResponse\x12/\n\x05quote\x18\x01 \x01(\x0b\x32 .financelake.marketdata.v1.Quote\"\xf6\x03\n\x14GetIndicatorsRequest\x12\x36\n\x06symbol\x18\x01 \x01(\tB&\xbaH#r!2\x1f^\\^?[A-Z0-9][A-Z0-9.=\\-]{0,19}$\x12=\n\x08interval\x18\x02 \x01(\x0e\x32\x1f.financelake.common.v1.IntervalB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x36\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x34\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x92\x01\n\nindicators\x18\x05 \x03(\tB~\xbaH{\x92\x01x\x08\x01\x10\x14\"rrp2n^(sma|ema|rsi|macd|bbands|vwap|atr|obv|stoch|returns|volatility)(\\([0-9]+(\\.[0-9]+)?(,[0-9]+(\\.[0-9]+)?)*\\))?$:d\xbaHa\x1a_\n\x19get_indicators.time_range\x12!end_time must be after start_time\x1a\x1fthis.end_time > this.start_time\"~\n\x15GetIndicatorsResponse\x12)\n\x05times\x18\x01 \x03(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x06series\x18\x02 \x03(\x0b\x32*.financelake.marketdata.v1.IndicatorSeries\"\x95\x01\n\x10WatchBarsRequest\x12\x42\n\x07symbols\x18\x01 \x03(\tB1\xbaH.\x92\x01+\x08\x01\x10\x64\x18\x01\"#r!2\x1f^\\^?[A-Z0-9][A-Z0-9.=\\-]{0,19}$\x12=\n\x08interval\x18\x02 \x01(\x0e\x32\x1f.financelake.common.v1.IntervalB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\"I\n\x11WatchBarsResponse\x12\x34\n\x06update\x18\x01 \x01(\x0b\x32$.financelake.marketdata.v1.BarUpdate*Z\n\nBarsFormat\x12\x1b\n\x17\x42\x41RS_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42\x41RS_FORMAT_MESSAGES\x10\x01\x12\x15\n\x11\x42\x41RS_FORMAT_ARROW\x10\x02\x32\xc8\x05\n\x11MarketDataService\x12\x81\x01\n\x0bListSymbols\x12-.financelake.marketdata.v1.ListSymbolsRequest\x1a..financelake.marketdata.v1.ListSymbolsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/symbols\x12\x83\x01\n\x07GetBars\x12).financelake.marketdata.v1.GetBarsRequest\x1a*.financelake.marketdata.v1.GetBarsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/symbols/{symbol}/bars\x12\x87\x01\n\x08GetQuote\x12*.financelake.marketdata.v1.GetQuoteRequest\x1a+.financelake.marketdata.v1.GetQuoteResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/symbols/{symbol}/quote\x12\x9b\x01\n\rGetIndicators\x12/.financelake.marketdata.v1.GetIndicatorsRequest\x1a\x30.financelake.marketdata.v1.GetIndicatorsResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/symbols/{symbol}/indicators\x12\x80\x01\n\tWatchBars\x12+.financelake.marketdata.v1.WatchBarsRequest\x1a,.financelake.marketdata.v1.WatchBarsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/bars:watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2financelake/marketdata/v1/marketdata_service.proto\x12\x19\x66inancelake.marketdata.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1f\x66inancelake/common/v1/bar.proto\x1a*financelake/marketdata/v1/marketdata.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\x12ListSymbolsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x16\n\x05query\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x14\"i\n\x13ListSymbolsResponse\x12\x39\n\x07symbols\x18\x01 \x03(\x0b\x32(.financelake.marketdata.v1.SymbolSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xea\x04\n\x0eGetBarsRequest\x12\x36\n\x06symbol\x18\x01 \x01(\tB&\xbaH#r!2\x1f^\\^?[A-Z0-9][A-Z0-9.=\\-]{0,19}$\x12=\n\x08interval\x18\x02 \x01(\x0e\x32\x1f.financelake.common.v1.IntervalB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x36\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x34\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x1e\n\tpage_size\x18\x05 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xc0\xb8\x02(\x00\x12\x1c\n\npage_token\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12?\n\x06\x66ormat\x18\x07 \x01(\x0e\x32%.financelake.marketdata.v1.BarsFormatB\x08\xbaH\x05\x82\x01\x02\x10\x01:\xf3\x01\xbaH\xef\x01\x1aY\n\x13get_bars.time_range\x12!end_time must be after start_time\x1a\x1fthis.end_time > this.start_time\x1a\x91\x01\n\x12get_bars.page_size\x12Npage_size must be at most 10000 for Bar messages (40000 for BARS_FORMAT_ARROW)\x1a+this.format == 2 || this.page_size <= 10000\"j\n\x0fGetBarsResponse\x12(\n\x04\x62\x61rs\x18\x01 \x03(\x0b\x32\x1a.financelake.common.v1.Bar\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x14\n\x0c\x61rrow_stream\x18\x03 \x01(\x0c\"I\n\x0fGetQuoteRequest\x12\x36\n\x06symbol\x18\x01 \x01(\tB&\xbaH#r!2\x1f^\\^?[A-Z0-9][A-Z0-9.=\\-]{0,19}$\"C\n\x10GetQuoteResponse\x12/\n\x05quote\x18\x01 \x01(\x0b\x32 .financelake.marketdata.v1.Quote\"\xf6\x03\n\x14GetIndicatorsRequest\x12\x36\n\x06symbol\x18\x01 \x01(\tB&\xbaH#r!2\x1f^\\^?[A-Z0-9][A-Z0-9.=\\-]{0,19}$\x12=\n\x08interval\x18\x02 \x01(\x0e\x32\x1f.financelake.common.v1.IntervalB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x36\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x34\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x92\x01\n\nindicators\x18\x05 \x03(\tB~\xbaH{\x92\x01x\x08\x01\x10\x14\"rrp2n^(sma|ema|rsi|macd|bbands|vwap|atr|obv|stoch|returns|volatility)(\\([0-9]+(\\.[0-9]+)?(,[0-9]+(\\.[0-9]+)?)*\\))?$:d\xbaHa\x1a_\n\x19get_indicators.time_range\x12!end_time must be after start_time\x1a\x1fthis.end_time > this.start_time\"~\n\x15GetIndicatorsResponse\x12)\n\x05times\x18\x01 \x03(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x06series\x18\x02 \x03(\x0b\x32*.financelake.marketdata.v1.IndicatorSeries\"\x95\x01\n\x10WatchBarsRequest\x12\x42\n\x07symbols\x18\x01 \x03(\tB1\xbaH.\x92\x01+\x08\x01\x10\x64\x18\x01\"#r!2\x1f^\\^?[A-Z0-9][A-Z0-9.=\\-]{0,19}$\x12=\n\x08interval\x18\x02 \x01(\x0e\x32\x1f.financelake.common.v1.IntervalB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\"I\n\x11WatchBarsResponse\x12\x34\n\x06update\x18\x01 \x01(\x0b\x32$.financelake.marketdata.v1.BarUpdate*Z\n\nBarsFormat\x12\x1b\n\x17\x42\x41RS_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42\x41RS_FORMAT_MESSAGES\x10\x01\x12\x15\n\x11\x42\x41RS_FORMAT_ARROW\x10\x02\x32\xc8\x05\n\x11MarketDataService\x12\x81\x01\n\x0bListSymbols\x12-.financelake.marketdata.v1.ListSymbolsRequest\x1a..financelake.marketdata.v1.ListSymbolsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/symbols\x12\x83\x01\n\x07GetBars\x12).financelake.marketdata.v1.GetBarsRequest\x1a*.financelake.marketdata.v1.GetBarsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/symbols/{symbol}/bars\x12\x87\x01\n\x08GetQuote\x12*.financelake.marketdata.v1.GetQuoteRequest\x1a+.financelake.marketdata.v1.GetQuoteResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/symbols/{symbol}/quote\x12\x9b\x01\n\rGetIndicators\x12/.financelake.marketdata.v1.GetIndicatorsRequest\x1a\x30.financelake.marketdata.v1.GetIndicatorsResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/symbols/{symbol}/indicators\x12\x80\x01\n\tWatchBars\x12+.financelake.marketdata.v1.WatchBarsRequest\x1a,.financelake.marketdata.v1.WatchBarsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/bars:watch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,13 +51,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETBARSREQUEST'].fields_by_name['end_time']._loaded_options = None
   _globals['_GETBARSREQUEST'].fields_by_name['end_time']._serialized_options = b'\272H\003\310\001\001'
   _globals['_GETBARSREQUEST'].fields_by_name['page_size']._loaded_options = None
-  _globals['_GETBARSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\220N(\000'
+  _globals['_GETBARSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\010\032\006\030\300\270\002(\000'
   _globals['_GETBARSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_GETBARSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
   _globals['_GETBARSREQUEST'].fields_by_name['format']._loaded_options = None
   _globals['_GETBARSREQUEST'].fields_by_name['format']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_GETBARSREQUEST']._loaded_options = None
-  _globals['_GETBARSREQUEST']._serialized_options = b'\272H[\032Y\n\023get_bars.time_range\022!end_time must be after start_time\032\037this.end_time > this.start_time'
+  _globals['_GETBARSREQUEST']._serialized_options = b'\272H\357\001\032Y\n\023get_bars.time_range\022!end_time must be after start_time\032\037this.end_time > this.start_time\032\221\001\n\022get_bars.page_size\022Npage_size must be at most 10000 for Bar messages (40000 for BARS_FORMAT_ARROW)\032+this.format == 2 || this.page_size <= 10000'
   _globals['_GETQUOTEREQUEST'].fields_by_name['symbol']._loaded_options = None
   _globals['_GETQUOTEREQUEST'].fields_by_name['symbol']._serialized_options = b'\272H#r!2\037^\\^?[A-Z0-9][A-Z0-9.=\\-]{0,19}$'
   _globals['_GETINDICATORSREQUEST'].fields_by_name['symbol']._loaded_options = None
@@ -86,28 +86,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MARKETDATASERVICE'].methods_by_name['GetIndicators']._serialized_options = b'\202\323\344\223\002!\022\037/v1/symbols/{symbol}/indicators'
   _globals['_MARKETDATASERVICE'].methods_by_name['WatchBars']._loaded_options = None
   _globals['_MARKETDATASERVICE'].methods_by_name['WatchBars']._serialized_options = b'\202\323\344\223\002\020\022\016/v1/bars:watch'
-  _globals['_BARSFORMAT']._serialized_start=2046
-  _globals['_BARSFORMAT']._serialized_end=2136
+  _globals['_BARSFORMAT']._serialized_start=2197
+  _globals['_BARSFORMAT']._serialized_end=2287
   _globals['_LISTSYMBOLSREQUEST']._serialized_start=250
   _globals['_LISTSYMBOLSREQUEST']._serialized_end=355
   _globals['_LISTSYMBOLSRESPONSE']._serialized_start=357
   _globals['_LISTSYMBOLSRESPONSE']._serialized_end=462
   _globals['_GETBARSREQUEST']._serialized_start=465
-  _globals['_GETBARSREQUEST']._serialized_end=932
-  _globals['_GETBARSRESPONSE']._serialized_start=934
-  _globals['_GETBARSRESPONSE']._serialized_end=1040
-  _globals['_GETQUOTEREQUEST']._serialized_start=1042
-  _globals['_GETQUOTEREQUEST']._serialized_end=1115
-  _globals['_GETQUOTERESPONSE']._serialized_start=1117
-  _globals['_GETQUOTERESPONSE']._serialized_end=1184
-  _globals['_GETINDICATORSREQUEST']._serialized_start=1187
-  _globals['_GETINDICATORSREQUEST']._serialized_end=1689
-  _globals['_GETINDICATORSRESPONSE']._serialized_start=1691
-  _globals['_GETINDICATORSRESPONSE']._serialized_end=1817
-  _globals['_WATCHBARSREQUEST']._serialized_start=1820
-  _globals['_WATCHBARSREQUEST']._serialized_end=1969
-  _globals['_WATCHBARSRESPONSE']._serialized_start=1971
-  _globals['_WATCHBARSRESPONSE']._serialized_end=2044
-  _globals['_MARKETDATASERVICE']._serialized_start=2139
-  _globals['_MARKETDATASERVICE']._serialized_end=2851
+  _globals['_GETBARSREQUEST']._serialized_end=1083
+  _globals['_GETBARSRESPONSE']._serialized_start=1085
+  _globals['_GETBARSRESPONSE']._serialized_end=1191
+  _globals['_GETQUOTEREQUEST']._serialized_start=1193
+  _globals['_GETQUOTEREQUEST']._serialized_end=1266
+  _globals['_GETQUOTERESPONSE']._serialized_start=1268
+  _globals['_GETQUOTERESPONSE']._serialized_end=1335
+  _globals['_GETINDICATORSREQUEST']._serialized_start=1338
+  _globals['_GETINDICATORSREQUEST']._serialized_end=1840
+  _globals['_GETINDICATORSRESPONSE']._serialized_start=1842
+  _globals['_GETINDICATORSRESPONSE']._serialized_end=1968
+  _globals['_WATCHBARSREQUEST']._serialized_start=1971
+  _globals['_WATCHBARSREQUEST']._serialized_end=2120
+  _globals['_WATCHBARSRESPONSE']._serialized_start=2122
+  _globals['_WATCHBARSRESPONSE']._serialized_end=2195
+  _globals['_MARKETDATASERVICE']._serialized_start=2290
+  _globals['_MARKETDATASERVICE']._serialized_end=3002
 # @@protoc_insertion_point(module_scope)

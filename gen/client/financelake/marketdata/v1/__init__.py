@@ -135,7 +135,8 @@ class GetBarsRequest(betterproto2.Message):
 
     page_size: "int" = betterproto2.field(5, betterproto2.TYPE_INT32)
     """
-    Maximum bars per page: default 1000, at most 10000.
+    Maximum bars per page: default 1000; at most 10000 as Bar messages, 40000 as Arrow (a
+    40000-bar Arrow page is about 3.3 MB, under gRPC's default 4 MB message limit).
     """
 
     page_token: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
