@@ -17,6 +17,7 @@ ROOTS = {
     "financelake.models": "models",
     "financelake.gen": "gen/python",
     "financelake.client": "gen/client",
+    "financelake.gateway": "gateway",
 }
 
 

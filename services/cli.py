@@ -2,9 +2,10 @@
 
 `up` provisions Kafka (unless `FINANCELAKE_KAFKA_BOOTSTRAP` names one), starts the broker,
 creates the topics, starts the four gRPC servers and waits until every one is healthy, then the
-stream worker (Kafka -> Iceberg) and the demo feed. Without
-`--detach` it then stays in the foreground until Ctrl-C or SIGTERM and stops everything.
-Settings are read once here and passed down. Tables go to stdout, logs and spinners to stderr.
+Envoy gateway (grpc-web and REST on one port), the stream worker (Kafka -> Iceberg) and the demo
+feed. Without `--detach` it then stays in the foreground until Ctrl-C or SIGTERM and stops
+everything. Settings are read once here and passed down. Tables go to stdout, logs and spinners
+to stderr.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from financelake.services.cli_gateway import gateway_app
 from financelake.services.cli_ingest import ingest_app
 from financelake.services.cli_lake import lake_app
 from financelake.services.cli_models import models_app
@@ -47,6 +49,7 @@ app = typer.Typer(
 kafka_app = typer.Typer(help="The local Kafka broker.", no_args_is_help=True)
 topics_app = typer.Typer(help="The product topics.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(gateway_app, name="gateway")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(lake_app, name="lake")
 app.add_typer(models_app, name="models")
@@ -182,6 +185,9 @@ def up(
             ensure_topics(settings)
         with _step("Starting the gRPC servers"):
             supervisor.start_servers(timeout)
+        if settings.gateway.enabled:
+            with _step(f"Starting the Envoy gateway on port {settings.gateway.port}"):
+                supervisor.start_gateway(timeout)
         with _step("Starting the stream worker (Kafka -> Iceberg)"):
             supervisor.start_stream_worker()
         if settings.demo.enabled:

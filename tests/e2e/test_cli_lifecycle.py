@@ -16,7 +16,7 @@ import pytest
 from financelake.gen.common.v1 import bar_pb2, tick_pb2
 from financelake.services.processes import pid_alive
 from financelake.services.settings import Settings
-from financelake.services.supervisor import SERVERS, STREAM_WORKER
+from financelake.services.supervisor import GATEWAY, SERVERS, STREAM_WORKER
 from financelake.stream.lake.catalog import open_catalog
 from tests.fixtures.ingestion import read_topic
 from tests.fixtures.kafka import free_port
@@ -55,6 +55,8 @@ def cli_env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[dict[str, str]]:
     }
     for name in SERVERS:
         env[f"FINANCELAKE_SERVERS__{name.upper()}_PORT"] = str(free_port(host))
+    env["FINANCELAKE_GATEWAY__PORT"] = str(free_port(host))
+    env["FINANCELAKE_GATEWAY__ADMIN_PORT"] = str(free_port("127.0.0.1"))
     yield env
     _run(env, "down")  # whatever happened in the test, leave no process behind
 
@@ -68,11 +70,13 @@ def test_up_status_down_leaves_nothing_running(cli_env: dict[str, str]) -> None:
     for name in SERVERS:
         assert name in shown.stdout
     assert "unhealthy" not in shown.stdout
-    assert shown.stdout.count("healthy") == len(SERVERS) + 2  # + the broker and the worker
+    # + the broker, Envoy and the worker
+    assert shown.stdout.count("healthy") == len(SERVERS) + 3
 
     rows = json.loads(_run(cli_env, "status", "--json").stdout)
-    pids = {row["name"]: row["pid"] for row in rows if row["name"] in (*SERVERS, STREAM_WORKER)}
-    assert set(pids) == {*SERVERS, STREAM_WORKER}
+    components = (*SERVERS, GATEWAY, STREAM_WORKER)
+    pids = {row["name"]: row["pid"] for row in rows if row["name"] in components}
+    assert set(pids) == set(components)
     assert all(isinstance(pid, int) and pid_alive(pid) for pid in pids.values()), pids
     assert all(row["healthy"] for row in rows), rows
     # No model is loaded yet: the prediction server says so instead of pretending.
@@ -120,7 +124,7 @@ def _running_pids(env: Mapping[str, str]) -> list[int]:
 def test_foreground_up_stops_everything(cli_env: dict[str, str], stop: str, exit_code: int) -> None:
     foreground = _start_foreground(cli_env)
     pids = _running_pids(cli_env)
-    assert len(pids) == len(SERVERS) + 1  # and the worker; the broker is external here
+    assert len(pids) == len(SERVERS) + 2  # Envoy and the worker; the broker is external here
 
     if stop == "ctrl-c":
         foreground.send_signal(signal.SIGINT)

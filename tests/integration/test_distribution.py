@@ -40,6 +40,7 @@ def test_wheel_holds_only_the_financelake_import_root(tmp_path: Path) -> None:
         "financelake/gen/inference/grpc_predict_v2_pb2_grpc.py",
         "financelake/client/financelake/marketdata/v1/__init__.py",
         "financelake/stream/__init__.py",
+        "financelake/gateway/config.py",
     ):
         assert module in names
 

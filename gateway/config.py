@@ -1,0 +1,295 @@
+"""Envoy's bootstrap for the gateway, built as plain dicts from the settings.
+
+One source for both targets: `local` dials the servers at `settings.servers.host:<port>` and
+listens on `settings.gateway.host`; `cluster` dials the Kubernetes services
+(`financelake-<server>:<port>`) and listens on every interface. Nothing else differs, which
+`tests/integration/test_gateway.py` asserts.
+
+The HTTP filters run in this order, each for a reason:
+1. local rate limit: overload is refused before any work (429, or RESOURCE_EXHAUSTED for gRPC);
+2. CORS: answers the dev server's preflights before the gRPC filters see them;
+3. grpc_web: turns browser grpc-web calls into plain gRPC;
+4. grpc_json_transcoder: turns REST calls (the `google.api.http` paths) into gRPC, and
+   rewrites the path to `/<service>/<method>`, so the routes below only know gRPC paths;
+5. router.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from financelake.services.settings import Settings
+
+Json = dict[str, Any]
+
+# Each server and the gRPC services it hosts; routes match `/<service>/`.
+SERVER_SERVICES: dict[str, tuple[str, ...]] = {
+    "ingestion": ("financelake.ingestion.v1.IngestionService",),
+    "marketdata": ("financelake.marketdata.v1.MarketDataService",),
+    "stream": ("financelake.stream.v1.StreamService",),
+    "prediction": (
+        "financelake.prediction.v1.PredictionService",
+        "inference.GRPCInferenceService",
+    ),
+}
+# The services with `google.api.http` rules: what the transcoder exposes as REST.
+TRANSCODED_SERVICES: tuple[str, ...] = tuple(services[0] for services in SERVER_SERVICES.values())
+# Streaming RPCs live as long as the client wants: their routes carry no timeout.
+STREAMING_METHODS: tuple[str, ...] = (
+    "/financelake.ingestion.v1.IngestionService/IngestTicks",
+    "/financelake.ingestion.v1.IngestionService/ImportHistory",
+    "/financelake.marketdata.v1.MarketDataService/WatchBars",
+    "/financelake.stream.v1.StreamService/WatchAlerts",
+)
+CLUSTER_SERVICE_PREFIX = "financelake-"
+# Health checks: a dead server leaves rotation within ~2 intervals; checks run at the same
+# pace without traffic too, so `financelake status` and the first request see the truth.
+_HEALTH_INTERVAL = "5s"
+_HEALTH_TIMEOUT = "1s"
+_CONNECT_TIMEOUT = "1s"
+_GRPC_HEADERS = "content-type,x-grpc-web,x-user-agent,grpc-timeout,x-request-id,authorization"
+_EXPOSED_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin,x-request-id"
+# One JSON object per request on stdout; `%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%` is the REST path
+# the client sent, before the transcoder rewrote it.
+_ACCESS_LOG_FORMAT: dict[str, str] = {
+    "time": "%START_TIME%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "grpc_path": "%REQ(:PATH)%",
+    "protocol": "%PROTOCOL%",
+    "status": "%RESPONSE_CODE%",
+    "grpc_status": "%GRPC_STATUS(NUMBER)%",
+    "flags": "%RESPONSE_FLAGS%",
+    "duration_ms": "%DURATION%",
+    "bytes_in": "%BYTES_RECEIVED%",
+    "bytes_out": "%BYTES_SENT%",
+    "upstream": "%UPSTREAM_CLUSTER%",
+    "user_agent": "%REQ(USER-AGENT)%",
+}
+_TYPE = "type.googleapis.com/envoy.extensions."
+
+
+class Target(StrEnum):
+    """Where the rendered config runs."""
+
+    LOCAL = "local"
+    CLUSTER = "cluster"
+
+
+def _socket(address: str, port: int) -> Json:
+    return {"socket_address": {"address": address, "port_value": port}}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def upstream_address(settings: Settings, target: Target, server: str) -> tuple[str, int]:
+    """Where Envoy dials one server: the local host, or the server's Kubernetes service."""
+    port = settings.servers.port_of(server)
+    if target is Target.CLUSTER:
+        return f"{CLUSTER_SERVICE_PREFIX}{server}", port
+    return settings.servers.host, port
+
+
+def _cluster(settings: Settings, target: Target, server: str) -> Json:
+    host, port = upstream_address(settings, target, server)
+    return {
+        "name": server,
+        "connect_timeout": _CONNECT_TIMEOUT,
+        # STRICT_DNS in both targets: an IP literal resolves to itself, a service name
+        # follows pod restarts.
+        "type": "STRICT_DNS",
+        "lb_policy": "ROUND_ROBIN",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": f"{_TYPE}upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": server,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(host, port)}}]}],
+        },
+        "health_checks": [
+            {
+                "timeout": _HEALTH_TIMEOUT,
+                "interval": _HEALTH_INTERVAL,
+                "no_traffic_interval": _HEALTH_INTERVAL,
+                "unhealthy_threshold": 2,
+                "healthy_threshold": 1,
+                # The server's own service, not "": it says SERVING only once that service's
+                # dependencies are ready (the prediction server after its model loaded).
+                "grpc_health_check": {"service_name": SERVER_SERVICES[server][0]},
+            }
+        ],
+    }
+
+
+def _routes(settings: Settings) -> list[Json]:
+    # Exact stream paths first: the first matching route wins, and they must not inherit the
+    # unary timeout. `idle_timeout: 0s` also lifts the 5-minute stream idle timeout, since a
+    # WatchAlerts stream may be quiet for longer.
+    routes: list[Json] = []
+    for path in STREAMING_METHODS:
+        server = next(
+            name
+            for name, services in SERVER_SERVICES.items()
+            if path.startswith(f"/{services[0]}/")
+        )
+        routes.append(
+            {
+                "match": {"path": path},
+                "route": {"cluster": server, "timeout": "0s", "idle_timeout": "0s"},
+            }
+        )
+    for server, services in SERVER_SERVICES.items():
+        for service in services:
+            routes.append(
+                {
+                    "match": {"prefix": f"/{service}/"},
+                    "route": {
+                        "cluster": server,
+                        "timeout": _seconds(settings.gateway.request_timeout_s),
+                    },
+                }
+            )
+    return routes
+
+
+def _cors_policy(settings: Settings) -> Json:
+    return {
+        "@type": f"{_TYPE}filters.http.cors.v3.CorsPolicy",
+        "allow_origin_string_match": [
+            {"exact": origin} for origin in settings.gateway.cors_origins
+        ],
+        "allow_methods": "GET,POST,PUT,PATCH,DELETE,OPTIONS",
+        "allow_headers": _GRPC_HEADERS,
+        "expose_headers": _EXPOSED_HEADERS,
+        "max_age": "86400",
+    }
+
+
+def _http_filters(settings: Settings, descriptor: Path) -> list[Json]:
+    gateway = settings.gateway
+    return [
+        {
+            "name": "envoy.filters.http.local_ratelimit",
+            "typed_config": {
+                "@type": f"{_TYPE}filters.http.local_ratelimit.v3.LocalRateLimit",
+                "stat_prefix": "gateway_rate_limit",
+                "token_bucket": {
+                    "max_tokens": gateway.rate_limit_burst,
+                    "tokens_per_fill": gateway.rate_limit_per_s,
+                    "fill_interval": "1s",
+                },
+                # Both at 100%: the limit is on (the defaults leave it off).
+                "filter_enabled": {
+                    "runtime_key": "gateway_rate_limit_enabled",
+                    "default_value": {"numerator": 100, "denominator": "HUNDRED"},
+                },
+                "filter_enforced": {
+                    "runtime_key": "gateway_rate_limit_enforced",
+                    "default_value": {"numerator": 100, "denominator": "HUNDRED"},
+                },
+                # DESIGN: overload is RESOURCE_EXHAUSTED for gRPC callers (REST gets 429).
+                "rate_limited_as_resource_exhausted": True,
+            },
+        },
+        {
+            "name": "envoy.filters.http.cors",
+            "typed_config": {"@type": f"{_TYPE}filters.http.cors.v3.Cors"},
+        },
+        {
+            "name": "envoy.filters.http.grpc_web",
+            "typed_config": {"@type": f"{_TYPE}filters.http.grpc_web.v3.GrpcWeb"},
+        },
+        {
+            "name": "envoy.filters.http.grpc_json_transcoder",
+            "typed_config": {
+                "@type": f"{_TYPE}filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+                "proto_descriptor": str(descriptor),
+                "services": list(TRANSCODED_SERVICES),
+                # Proto field names (snake_case) both ways, the names in the .proto files, the
+                # Iceberg columns and the Python code; zero values are printed so a client
+                # never has to know proto3 defaults.
+                "print_options": {
+                    "add_whitespace": False,
+                    "always_print_primitive_fields": True,
+                    "always_print_enums_as_ints": False,
+                    "preserve_proto_field_names": True,
+                    # Server streams as one JSON object per line, not one JSON array.
+                    "stream_newline_delimited": True,
+                },
+                # A gRPC error becomes its HTTP status with the google.rpc.Status as JSON.
+                "convert_grpc_status": True,
+                # Unknown query parameters are a client's mistake: 400, not silently dropped.
+                "ignore_unknown_query_parameters": False,
+            },
+        },
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": f"{_TYPE}filters.http.router.v3.Router"},
+        },
+    ]
+
+
+def _listener(settings: Settings, target: Target, descriptor: Path) -> Json:
+    host = "0.0.0.0" if target is Target.CLUSTER else settings.gateway.host
+    manager = {
+        "@type": f"{_TYPE}filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "gateway",
+        "codec_type": "AUTO",
+        "generate_request_id": True,
+        "always_set_request_id_in_response": True,
+        "access_log": [
+            {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {
+                    "@type": f"{_TYPE}access_loggers.stream.v3.StdoutAccessLog",
+                    "log_format": {"json_format": _ACCESS_LOG_FORMAT},
+                },
+            }
+        ],
+        "route_config": {
+            "name": "financelake",
+            "virtual_hosts": [
+                {
+                    "name": "financelake",
+                    "domains": ["*"],
+                    "routes": _routes(settings),
+                    "typed_per_filter_config": {"envoy.filters.http.cors": _cors_policy(settings)},
+                }
+            ],
+        },
+        "http_filters": _http_filters(settings, descriptor),
+    }
+    return {
+        "name": "gateway",
+        "address": _socket(host, settings.gateway.port),
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def build_config(settings: Settings, target: Target, descriptor: Path) -> Json:
+    """Envoy's bootstrap for `target`, its transcoder loading the descriptor set at
+    `descriptor` (as `gateway.descriptor` writes it, an absolute path where Envoy runs)."""
+    return {
+        "admin": {"address": _socket("127.0.0.1", settings.gateway.admin_port)},
+        "static_resources": {
+            "listeners": [_listener(settings, target, descriptor)],
+            "clusters": [_cluster(settings, target, server) for server in SERVER_SERVICES],
+        },
+    }
