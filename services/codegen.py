@@ -5,6 +5,7 @@ Usage: `python -m financelake.services.codegen generate [--out DIR]` writes
   DIR/client      betterproto2 dataclass client               -> import `financelake.client.*`
   DIR/ts          protoc-gen-es TypeScript for the UI
   DIR/descriptor  the FileDescriptorSet Envoy's JSON transcoder loads
+  DIR/openapi     the OpenAPI 3.1 document of the REST surface, built from that set
 `python -m financelake.services.codegen protodeps` only lays out the third-party protos.
 
 Third-party protos are never committed (buf cannot fetch modules offline): google/api and
@@ -32,7 +33,9 @@ import urllib.request
 from pathlib import Path
 
 import grpc_tools
+from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
+from financelake.services import openapi
 from financelake.services.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,10 +187,18 @@ def _generate_descriptor(out: Path) -> None:
     _run([str(NODE_BIN / "buf"), "build", "proto", "-o", str(target / "financelake.binpb")])
 
 
+def _generate_openapi(out: Path) -> None:
+    # Built from the descriptor set just written, so it describes exactly what Envoy serves.
+    files = FileDescriptorSet.FromString((out / "descriptor" / "financelake.binpb").read_bytes())
+    target = out / "openapi"
+    target.mkdir(parents=True)
+    (target / "financelake.openapi.json").write_text(openapi.render(openapi.build_document(files)))
+
+
 def generate(out: Path, settings: Settings) -> None:
     """Regenerate everything into `out`, replacing what was there."""
     lay_out_protodeps(settings)
-    for part in ("python", "client", "ts", "descriptor"):
+    for part in ("python", "client", "ts", "descriptor", "openapi"):
         if (out / part).exists():
             shutil.rmtree(out / part)
     (out / "python").mkdir(parents=True)
@@ -195,6 +206,7 @@ def generate(out: Path, settings: Settings) -> None:
     _generate_client(out)
     _generate_typescript(out)
     _generate_descriptor(out)
+    _generate_openapi(out)
 
 
 def main(argv: list[str] | None = None) -> None:
