@@ -97,7 +97,9 @@ def direction_model(
             )
         return model
     name, version = parse_reference(reference)
-    model = models.named(name, version)
+    unpinned = current.newest.get((name, interval)) if version is None else None
+    # Unpinned: the newest version trained on the interval asked for, if the name has one.
+    model = unpinned or models.named(name, version)
     if model.metadata.label != Task.DIRECTION.value:
         raise InvalidInput(
             f"{model.reference} predicts {model.metadata.label}, not the next bar's direction",

@@ -272,3 +272,20 @@ def card_of(metadata: ModelMetadata) -> ModelCard:
 def register_again(registry: ModelRegistry, name: str) -> None:
     loaded = registry.load(name)
     registry.register(card_of(loaded.metadata), loaded.onnx)
+
+
+async def test_a_model_named_without_version_is_its_newest_of_the_interval_asked_for(
+    trained_home: Path, tmp_path: Path
+) -> None:
+    models = copy_models(trained_home, tmp_path)
+    registry = open_registry(prediction_settings(trained_home, models))
+    loaded = registry.load("direction-logistic")
+    # Version 2 of the name is trained on 5-minute bars: a 1m forecast must keep using @1.
+    registry.register(dataclasses.replace(card_of(loaded.metadata), interval="5m"), loaded.onnx)
+    async with running_server(build_server, prediction_settings(trained_home, models)) as running:
+        await wait_serving(running.channel)
+        stub = stub_for(pb_grpc.PredictionServiceStub, running.channel)
+        request = pb.PredictRequest(symbol="AAA", model_version="direction-logistic")
+        response = await predict_when_ready(stub, request)
+
+    assert response.prediction.model_version == "direction-logistic@1"
