@@ -17,7 +17,7 @@ export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 PKG_FILES_HASH := $(shell find services stream models gateway gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
 
 .PHONY: help up down status test lint gen check-gen python-env node-env tools kafka-jars clean \
-	bench-ingest bench-stream bench-marketdata bench-predict
+	bench-ingest bench-stream bench-marketdata bench-predict bench-gateway
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -80,6 +80,9 @@ bench-marketdata: python-env kafka-jars  ## Market data: GetBars of a lake year,
 
 bench-predict: python-env  ## Prediction: Predict latency and throughput, OIP ModelInfer, the ONNX Runtime limit
 	$(BIN)/python -m tests.bench.predict
+
+bench-gateway: python-env kafka-jars  ## Gateway: GetQuote direct vs grpc-web vs REST through Envoy
+	$(BIN)/python -m tests.bench.gateway
 
 # ---- contracts and code generation ----------------------------------------------------
 gen: python-env node-env  ## Regenerate gen/ from proto/
