@@ -11,14 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import struct
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,50 +28,35 @@ from financelake.gateway.config import (
     Target,
     build_config,
 )
-from financelake.gateway.envoy import run_command, validate
+from financelake.gateway.envoy import validate
 from financelake.gateway.render import render
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
 from financelake.services.cli import app
 from financelake.services.marketdata.server import build_server
-from financelake.services.settings import GatewaySettings, ServerSettings, Settings
+from financelake.services.settings import Settings
 from financelake.stream.lake import BARS, ensure_tables
 from financelake.stream.lake.catalog import open_catalog
+from tests.fixtures.gateway import (
+    DESCRIPTOR,
+    GRPC_WEB_HEADERS,
+    ORIGIN,
+    Gateway,
+    acall,
+    gateway_settings,
+    grpc_web_frame,
+    grpc_web_frames,
+    running_envoy,
+)
 from tests.fixtures.grpc import running_server
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-DESCRIPTOR = REPO / "gen" / "descriptor" / "financelake.binpb"
-ORIGIN = "http://localhost:5173"
 SYMBOLS = ("AAPL", "MSFT")
 START = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-READY_TIMEOUT_S = 15.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _settings(home: Path, marketdata_port: int = 0) -> Settings:
-    return Settings(
-        home=home,
-        kafka_bootstrap="127.0.0.1:1",
-        servers=ServerSettings(
-            ingestion_port=_free_port(),
-            marketdata_port=marketdata_port or _free_port(),
-            stream_port=_free_port(),
-            prediction_port=_free_port(),
-        ),
-        gateway=GatewaySettings(
-            port=_free_port(),
-            admin_port=_free_port(),
-            cors_origins=[ORIGIN],
-            descriptor_path=DESCRIPTOR,
-        ),
-    )
+    return gateway_settings(home, marketdata_port=marketdata_port)
 
 
 # ---- the rendered configs -------------------------------------------------------------
@@ -163,13 +141,6 @@ def test_the_routes_know_every_streaming_rpc_and_http_service() -> None:
 # ---- through a running Envoy ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Gateway:
-    """A running Envoy in front of a real MarketDataService."""
-
-    url: str
-
-
 def _write_bars(settings: Settings) -> None:
     rows = [
         {
@@ -194,20 +165,6 @@ def _write_bars(settings: Settings) -> None:
     table.append(pa.Table.from_pylist(rows, schema=table.schema().as_arrow()))
 
 
-def _wait_ready(admin_port: int, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert process.returncode is None, f"envoy exited with {process.returncode}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as r:
-                if r.read().strip() == b"LIVE":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("envoy did not become ready")
-
-
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     lake_settings = _settings(tmp_path / "home")
@@ -217,50 +174,12 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     )
     async with running_server(build_server, server_settings) as marketdata:
         settings = _settings(tmp_path / "home", marketdata_port=marketdata.port)
-        rendered = render(settings, Target.LOCAL, tmp_path / "envoy.json")
-        with (tmp_path / "envoy.log").open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                *run_command(rendered.config), stdout=log, stderr=subprocess.STDOUT
-            )
-            try:
-                await asyncio.to_thread(_wait_ready, settings.gateway.admin_port, process)
-                yield Gateway(f"http://127.0.0.1:{settings.gateway.port}")
-            finally:
-                process.terminate()
-                await asyncio.wait_for(process.wait(), timeout=10)
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def _call(
-    url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
-) -> Reply:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return Reply(
-                response.status,
-                {k.lower(): v for k, v in response.headers.items()},
-                response.read(),
-            )
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
-
-
-async def _acall(url: str, **kwargs: Any) -> Reply:
-    return await asyncio.to_thread(_call, url, **kwargs)
+        async with running_envoy(settings, tmp_path) as gateway:
+            yield gateway
 
 
 async def test_rest_lists_the_symbols_as_json_with_proto_field_names(gateway: Gateway) -> None:
-    reply = await _acall(f"{gateway.url}/v1/symbols")
+    reply = await acall(f"{gateway.url}/v1/symbols")
 
     assert reply.status == 200, reply.body
     assert reply.headers["content-type"] == "application/json"
@@ -273,7 +192,7 @@ async def test_rest_lists_the_symbols_as_json_with_proto_field_names(gateway: Ga
 
 async def test_rest_bad_range_is_400_with_the_field_violation(gateway: Gateway) -> None:
     query = "interval=INTERVAL_1M&start_time=2026-03-03T00:00:00Z&end_time=2026-03-02T00:00:00Z"
-    reply = await _acall(f"{gateway.url}/v1/symbols/AAPL/bars?{query}")
+    reply = await acall(f"{gateway.url}/v1/symbols/AAPL/bars?{query}")
 
     assert reply.status == 400, reply.body
     body = reply.json()
@@ -286,7 +205,7 @@ async def test_rest_bad_range_is_400_with_the_field_violation(gateway: Gateway) 
 
 async def test_rest_unknown_symbol_is_404_with_error_info(gateway: Gateway) -> None:
     query = "interval=INTERVAL_1M&start_time=2026-03-01T00:00:00Z&end_time=2026-03-03T00:00:00Z"
-    reply = await _acall(f"{gateway.url}/v1/symbols/ZZZZ/bars?{query}")
+    reply = await acall(f"{gateway.url}/v1/symbols/ZZZZ/bars?{query}")
 
     assert reply.status == 404, reply.body
     body = reply.json()
@@ -295,38 +214,19 @@ async def test_rest_unknown_symbol_is_404_with_error_info(gateway: Gateway) -> N
     assert [info["reason"] for info in infos] == ["SYMBOL_NOT_FOUND"]
 
 
-def _grpc_web_frames(body: bytes) -> tuple[list[bytes], dict[str, str]]:
-    """Data frames and the trailers of a grpc-web (binary) response body."""
-    messages: list[bytes] = []
-    trailers: dict[str, str] = {}
-    offset = 0
-    while offset < len(body):
-        flags, length = struct.unpack(">BI", body[offset : offset + 5])
-        payload = body[offset + 5 : offset + 5 + length]
-        offset += 5 + length
-        if flags & 0x80:
-            for line in payload.decode().split("\r\n"):
-                if line:
-                    name, _, value = line.partition(":")
-                    trailers[name.strip().lower()] = value.strip()
-        else:
-            messages.append(payload)
-    return messages, trailers
-
-
 async def test_grpc_web_call_answers_protobuf_and_status_0(gateway: Gateway) -> None:
     request = pb.ListSymbolsRequest(query="MS").SerializeToString()
-    reply = await _acall(
+    reply = await acall(
         f"{gateway.url}/financelake.marketdata.v1.MarketDataService/ListSymbols",
         method="POST",
-        body=struct.pack(">BI", 0, len(request)) + request,
-        headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1", "origin": ORIGIN},
+        body=grpc_web_frame(request),
+        headers=GRPC_WEB_HEADERS,
     )
 
     assert reply.status == 200
     assert reply.headers["content-type"].startswith("application/grpc-web")
     assert reply.headers["access-control-allow-origin"] == ORIGIN
-    messages, trailers = _grpc_web_frames(reply.body)
+    messages, trailers = grpc_web_frames(reply.body)
     assert trailers["grpc-status"] == "0"
     assert len(messages) == 1
     answer = pb.ListSymbolsResponse.FromString(messages[0])
@@ -334,7 +234,7 @@ async def test_grpc_web_call_answers_protobuf_and_status_0(gateway: Gateway) -> 
 
 
 async def test_cors_preflight_from_the_dev_origin_is_allowed(gateway: Gateway) -> None:
-    reply = await _acall(
+    reply = await acall(
         f"{gateway.url}/financelake.marketdata.v1.MarketDataService/ListSymbols",
         method="OPTIONS",
         headers={
@@ -351,7 +251,7 @@ async def test_cors_preflight_from_the_dev_origin_is_allowed(gateway: Gateway) -
 
 
 async def test_cors_preflight_from_another_origin_gets_no_allow_headers(gateway: Gateway) -> None:
-    reply = await _acall(
+    reply = await acall(
         f"{gateway.url}/v1/symbols",
         method="OPTIONS",
         headers={"origin": "http://evil.example", "access-control-request-method": "GET"},
