@@ -129,11 +129,27 @@ def _cluster(settings: Settings, target: Target, server: str) -> Json:
     }
 
 
-def _routes(settings: Settings) -> list[Json]:
+OPENAPI_PATH = "/openapi.json"
+# Envoy caps a direct response body at 4 KiB unless told otherwise; the document is ~90 KB.
+_MAX_DIRECT_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+def _routes(settings: Settings, openapi: str) -> list[Json]:
+    # The REST surface's OpenAPI document, answered by Envoy itself (inline, so the cluster
+    # variant needs no extra mount). No google.api.http rule matches it: the transcoder
+    # passes it through.
+    routes: list[Json] = [
+        {
+            "match": {"path": OPENAPI_PATH},
+            "direct_response": {"status": 200, "body": {"inline_string": openapi}},
+            "response_headers_to_add": [
+                {"header": {"key": "content-type", "value": "application/json"}}
+            ],
+        }
+    ]
     # Exact stream paths first: the first matching route wins, and they must not inherit the
     # unary timeout. `idle_timeout: 0s` also lifts the 5-minute stream idle timeout, since a
     # WatchAlerts stream may be quiet for longer.
-    routes: list[Json] = []
     for path in STREAMING_METHODS:
         server = next(
             name
@@ -237,7 +253,7 @@ def _http_filters(settings: Settings, descriptor: Path) -> list[Json]:
     ]
 
 
-def _listener(settings: Settings, target: Target, descriptor: Path) -> Json:
+def _listener(settings: Settings, target: Target, descriptor: Path, openapi: str) -> Json:
     host = "0.0.0.0" if target is Target.CLUSTER else settings.gateway.host
     manager = {
         "@type": f"{_TYPE}filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -256,11 +272,12 @@ def _listener(settings: Settings, target: Target, descriptor: Path) -> Json:
         ],
         "route_config": {
             "name": "financelake",
+            "max_direct_response_body_size_bytes": _MAX_DIRECT_RESPONSE_BYTES,
             "virtual_hosts": [
                 {
                     "name": "financelake",
                     "domains": ["*"],
-                    "routes": _routes(settings),
+                    "routes": _routes(settings, openapi),
                     "typed_per_filter_config": {"envoy.filters.http.cors": _cors_policy(settings)},
                 }
             ],
@@ -283,13 +300,14 @@ def _listener(settings: Settings, target: Target, descriptor: Path) -> Json:
     }
 
 
-def build_config(settings: Settings, target: Target, descriptor: Path) -> Json:
+def build_config(settings: Settings, target: Target, descriptor: Path, openapi: str) -> Json:
     """Envoy's bootstrap for `target`, its transcoder loading the descriptor set at
-    `descriptor` (as `gateway.descriptor` writes it, an absolute path where Envoy runs)."""
+    `descriptor` (as `gateway.descriptor` writes it, an absolute path where Envoy runs), and
+    serving `openapi` (the document's text) at `/openapi.json`."""
     return {
         "admin": {"address": _socket("127.0.0.1", settings.gateway.admin_port)},
         "static_resources": {
-            "listeners": [_listener(settings, target, descriptor)],
+            "listeners": [_listener(settings, target, descriptor, openapi)],
             "clusters": [_cluster(settings, target, server) for server in SERVER_SERVICES],
         },
     }

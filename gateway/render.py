@@ -31,6 +31,7 @@ def render(
     """
     descriptor = output.with_name(DESCRIPTOR_NAME)
     write_gateway_descriptor_set(settings.gateway.descriptor_path, descriptor)
-    config = build_config(settings, target, descriptor_at or descriptor.resolve())
+    openapi = settings.gateway.openapi_path.read_text()
+    config = build_config(settings, target, descriptor_at or descriptor.resolve(), openapi)
     write_config(config, output)
     return RenderedGateway(output, descriptor)

@@ -223,6 +223,10 @@ class GatewaySettings(BaseModel):
         default=Path("gen/descriptor/financelake.binpb"),
         description="The descriptor set (`make gen`) the REST transcoder reads",
     )
+    openapi_path: Path = Field(
+        default=Path("gen/openapi/financelake.openapi.json"),
+        description="The OpenAPI document (`make gen`) served at /openapi.json",
+    )
 
 
 class Settings(BaseSettings):

@@ -52,6 +52,7 @@ from tests.fixtures.grpc import running_server
 pytestmark = pytest.mark.integration
 
 SYMBOLS = ("AAPL", "MSFT")
+OPENAPI = Path(__file__).resolve().parents[2] / "gen" / "openapi" / "financelake.openapi.json"
 START = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
 
@@ -109,8 +110,8 @@ def _differences(local: Any, cluster: Any, path: str = "") -> Iterator[tuple[str
 def test_local_and_cluster_differ_only_in_addresses(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     descriptor = Path("/etc/envoy/financelake-gateway.binpb")
-    local = build_config(settings, Target.LOCAL, descriptor)
-    cluster = build_config(settings, Target.CLUSTER, descriptor)
+    local = build_config(settings, Target.LOCAL, descriptor, "{}")
+    cluster = build_config(settings, Target.CLUSTER, descriptor, "{}")
 
     differences = list(_differences(local, cluster))
 
@@ -188,6 +189,14 @@ async def test_rest_lists_the_symbols_as_json_with_proto_field_names(gateway: Ga
     assert [entry["symbol"] for entry in body["symbols"]] == list(SYMBOLS)
     assert "last_price" in body["symbols"][0]  # proto field names, not lowerCamel
     assert body["next_page_token"] == ""  # zero values printed
+
+
+async def test_the_openapi_document_is_served_at_openapi_json(gateway: Gateway) -> None:
+    reply = await acall(f"{gateway.url}/openapi.json")
+
+    assert reply.status == 200, reply.body
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json() == json.loads(OPENAPI.read_text())
 
 
 async def test_rest_bad_range_is_400_with_the_field_violation(gateway: Gateway) -> None:
