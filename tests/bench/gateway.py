@@ -55,7 +55,6 @@ import http.client
 import json
 import os
 import platform
-import struct
 import subprocess
 import sys
 import tempfile
@@ -92,6 +91,7 @@ from tests.bench.marketdata import (
     write_year,
 )
 from tests.bench.report import Row, publish
+from tests.fixtures.gateway import grpc_web_frame, grpc_web_frames
 
 LAKE_DAYS = 5  # a week of 1m bars: GetQuote reads live trades, the lake only has to exist
 RATE_LIMIT_PER_S = 1_000_000
@@ -215,29 +215,6 @@ def envoy_histograms(admin_port: int) -> dict[str, Any]:
 # ---- the three clients -------------------------------------------------------------------
 
 
-def grpc_frame(message: bytes) -> bytes:
-    return struct.pack(">BI", 0, len(message)) + message
-
-
-def grpc_web_frames(body: bytes) -> tuple[list[bytes], dict[str, str]]:
-    """Data frames and trailers of a binary grpc-web response body."""
-    messages: list[bytes] = []
-    trailers: dict[str, str] = {}
-    offset = 0
-    while offset < len(body):
-        flags, length = struct.unpack(">BI", body[offset : offset + 5])
-        payload = body[offset + 5 : offset + 5 + length]
-        offset += 5 + length
-        if flags & 0x80:
-            for line in payload.decode().split("\r\n"):
-                name, _, value = line.partition(":")
-                if name:
-                    trailers[name.strip().lower()] = value.strip()
-        else:
-            messages.append(payload)
-    return messages, trailers
-
-
 def check_quote(quote: marketdata_pb2.Quote, symbol: str, mode: str) -> None:
     if quote.symbol != symbol or not quote.last_price > 0:
         raise AssertionError(f"{mode}: a bad quote for {symbol}: {quote}")
@@ -249,7 +226,7 @@ class Clients:
 
     def __init__(self, server_port: int, gateway_port: int) -> None:
         self.requests = [pb.GetQuoteRequest(symbol=s).SerializeToString() for s in SYMBOLS]
-        self.frames = [grpc_frame(r) for r in self.requests]
+        self.frames = [grpc_web_frame(r) for r in self.requests]
         self.channel = grpc.insecure_channel(f"127.0.0.1:{server_port}")
         self.get_quote = self.channel.unary_unary(GRPC_PATH)
         self.web = http.client.HTTPConnection("127.0.0.1", gateway_port, timeout=10)

@@ -23,7 +23,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from confluent_kafka import Producer
 
 from financelake.gen.common.v1 import alert_pb2, bar_pb2
 from financelake.gen.ingestion.v1 import import_pb2
@@ -51,7 +50,7 @@ from tests.fixtures.gateway import (
     running_envoy,
 )
 from tests.fixtures.grpc import running_server
-from tests.fixtures.ingestion import create_topic, wait_serving
+from tests.fixtures.ingestion import closed_bar, create_topic, produce, wait_serving
 from tests.fixtures.prediction import SYMBOLS as TRAINED_SYMBOLS
 from tests.fixtures.prediction import prediction_settings
 
@@ -123,30 +122,6 @@ def _write_lake(settings: Settings) -> None:
     LakeWriter().append(alerts, arrow, {("financelake.alerts.v1", 0): 2}, "alerts")
 
 
-def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
-    for key, value in records:
-        producer.produce(topic, value, key)
-    assert producer.flush(10) == 0
-
-
-def _closed_bar(symbol: str, start_ns: int, close: float) -> tuple[bytes, bytes]:
-    bar = bar_pb2.Bar(
-        symbol=symbol,
-        interval=bar_pb2.INTERVAL_1M,
-        open=close,
-        high=close,
-        low=close,
-        close=close,
-        volume=1,
-        vwap=close,
-        trade_count=1,
-        source=bar_pb2.BAR_SOURCE_TRADES,
-    )
-    bar.start_time.FromNanoseconds(start_ns)
-    return symbol.encode(), bar.SerializeToString()
-
-
 def _alert(alert_id: str, symbol: str) -> tuple[bytes, bytes]:
     alert = alert_pb2.Alert(alert_id=alert_id, symbol=symbol, kind=alert_pb2.ALERT_KIND_PRICE_MOVE)
     return symbol.encode(), alert.SerializeToString()
@@ -181,7 +156,7 @@ async def stack(
     await asyncio.to_thread(_write_lake, settings)
     # WatchBars starts with the last closed bar the live feed read from the bars topic.
     await asyncio.to_thread(
-        _produce, kafka_bootstrap, settings.topics.bars, [_closed_bar("AAPL", NOW_NS, 189.0)]
+        produce, kafka_bootstrap, settings.topics.bars, [closed_bar("AAPL", NOW_NS, 189.0)]
     )
     async with AsyncExitStack() as stack:
         marketdata = await stack.enter_async_context(running_server(build_marketdata, settings))
@@ -359,7 +334,7 @@ async def _watch_alerts(stack: Stack) -> None:
         if done:
             break
         await asyncio.to_thread(
-            _produce,
+            produce,
             stack.settings.bootstrap_servers,
             stack.settings.topics.alerts,
             [_alert(f"live-{n}", "NVDA")],

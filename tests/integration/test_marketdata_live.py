@@ -8,7 +8,6 @@ import time
 import grpc
 import pyarrow as pa
 import pytest
-from confluent_kafka import Producer
 
 from financelake.gen.common.v1 import bar_pb2, tick_pb2
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
@@ -19,7 +18,7 @@ from financelake.services.settings import Settings
 from financelake.stream.lake import BARS, ensure_tables
 from financelake.stream.lake.catalog import open_catalog
 from tests.fixtures.grpc import RunningServer, StartServer, field_violations, stub_for
-from tests.fixtures.ingestion import create_topic
+from tests.fixtures.ingestion import closed_bar, create_topic, produce
 
 NOW = time.time_ns() // MINUTE_NS * MINUTE_NS
 
@@ -35,13 +34,6 @@ def live_settings(grpc_settings: Settings, kafka_bootstrap: str) -> Settings:
     return grpc_settings.model_copy(update={"kafka_bootstrap": kafka_bootstrap, "topics": topics})
 
 
-def produce(settings: Settings, topic: str, values: list[tuple[bytes, bytes]]) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "acks": "all"})
-    for key, value in values:
-        producer.produce(topic, value, key)
-    assert producer.flush(10) == 0
-
-
 def trades(symbol: str, at: int, prices: list[float], tag: str) -> tuple[bytes, bytes]:
     batch = tick_pb2.TickBatch(
         symbol=symbol,
@@ -51,23 +43,6 @@ def trades(symbol: str, at: int, prices: list[float], tag: str) -> tuple[bytes, 
         trade_ids=[f"{tag}-{i}" for i in range(len(prices))],
     )
     return symbol.encode(), batch.SerializeToString()
-
-
-def closed_bar(symbol: str, start: int, close: float) -> tuple[bytes, bytes]:
-    bar = bar_pb2.Bar(
-        symbol=symbol,
-        interval=bar_pb2.INTERVAL_1M,
-        open=close,
-        high=close,
-        low=close,
-        close=close,
-        volume=1,
-        vwap=close,
-        trade_count=1,
-        source=bar_pb2.BAR_SOURCE_TRADES,
-    )
-    bar.start_time.FromNanoseconds(start)
-    return symbol.encode(), bar.SerializeToString()
 
 
 async def quote_when_live(stub: pb_grpc.MarketDataServiceStub, symbol: str) -> pb.GetQuoteResponse:
@@ -89,7 +64,9 @@ async def test_quotes_come_from_live_trades_then_from_the_lake_else_not_found(
     grpc_server: StartServer, live_settings: Settings
 ) -> None:
     produce(
-        live_settings, live_settings.topics.ticks, [trades("AAPL", NOW + 10, [190.0, 190.5], "a")]
+        live_settings.bootstrap_servers,
+        live_settings.topics.ticks,
+        [trades("AAPL", NOW + 10, [190.0, 190.5], "a")],
     )
     catalog = open_catalog(live_settings)
     ensure_tables(catalog)
@@ -144,7 +121,11 @@ async def test_quotes_come_from_live_trades_then_from_the_lake_else_not_found(
 async def test_watch_bars_starts_with_the_last_closed_bar_and_streams_changes(
     grpc_server: StartServer, live_settings: Settings
 ) -> None:
-    produce(live_settings, live_settings.topics.bars, [closed_bar("AAPL", NOW - MINUTE_NS, 189.0)])
+    produce(
+        live_settings.bootstrap_servers,
+        live_settings.topics.bars,
+        [closed_bar("AAPL", NOW - MINUTE_NS, 189.0)],
+    )
     running = await grpc_server(lambda _, health: build_server(live_settings, health))
     stub = stub_for(pb_grpc.MarketDataServiceStub, running.channel)
     await quote_when_live_or_missing(stub)
@@ -158,7 +139,7 @@ async def test_watch_bars_starts_with_the_last_closed_bar_and_streams_changes(
     # Many changes: the slow watcher (never reading) must not hold the fast one back.
     sent_at = time.monotonic()
     produce(
-        live_settings,
+        live_settings.bootstrap_servers,
         live_settings.topics.ticks,
         [trades("AAPL", NOW + 5_000 + n, [200.0 + n], f"x{n}") for n in range(300)],
     )
@@ -205,7 +186,7 @@ async def test_watch_bars_builds_five_minute_bars_from_the_minutes(
     await asyncio.wait_for(call.wait_for_connection(), 10)
     window = NOW - NOW % (5 * MINUTE_NS) - 5 * MINUTE_NS
     produce(
-        live_settings,
+        live_settings.bootstrap_servers,
         live_settings.topics.bars,
         [closed_bar("MSFT", window + m * MINUTE_NS, 400.0 + m) for m in range(5)],
     )
@@ -268,7 +249,7 @@ async def test_watch_bars_builds_days_and_weeks_from_the_lake_and_the_live_minut
         pa.Table.from_pylist(sunday + monday, schema=BARS.schema.as_arrow())
     )
     produce(
-        live_settings,
+        live_settings.bootstrap_servers,
         live_settings.topics.bars,
         [closed_bar("IBM", OPEN + m * MINUTE_NS, 100.0 + m) for m in range(10, 15)],
     )
@@ -284,7 +265,7 @@ async def test_watch_bars_builds_days_and_weeks_from_the_lake_and_the_live_minut
 
     # The 14:45 minute starts trading.
     produce(
-        live_settings,
+        live_settings.bootstrap_servers,
         live_settings.topics.ticks,
         [trades("IBM", OPEN + 15 * MINUTE_NS + 10, [120.0, 121.0], "ibm")],
     )
