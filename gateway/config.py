@@ -8,10 +8,16 @@ listens on `settings.gateway.host`; `cluster` dials the Kubernetes services
 The HTTP filters run in this order, each for a reason:
 1. local rate limit: overload is refused before any work (429, or RESOURCE_EXHAUSTED for gRPC);
 2. CORS: answers the dev server's preflights before the gRPC filters see them;
-3. grpc_web: turns browser grpc-web calls into plain gRPC;
-4. grpc_json_transcoder: turns REST calls (the `google.api.http` paths) into gRPC, and
+3. compressor (gzip): on the way out it sees every answer after the filters below have
+   shaped it, the UI's direct responses included, and compresses only the UI's types (HTML,
+   JavaScript, CSS, SVG): never JSON, whose REST server streams must flow line by line
+   rather than wait in a compression buffer, nor grpc-web;
+4. grpc_web: turns browser grpc-web calls into plain gRPC;
+5. grpc_json_transcoder: turns REST calls (the `google.api.http` paths) into gRPC, and
    rewrites the path to `/<service>/<method>`, so the routes below only know gRPC paths;
-5. router.
+6. router.
+
+Besides the gRPC routes, Envoy answers `/openapi.json` and the built UI (`gateway.ui`) itself.
 """
 
 from __future__ import annotations
@@ -70,6 +76,14 @@ _ACCESS_LOG_FORMAT: dict[str, str] = {
     "user_agent": "%REQ(USER-AGENT)%",
 }
 _TYPE = "type.googleapis.com/envoy.extensions."
+# What the compressor gzips: the UI's text files. Not application/json (see above).
+_COMPRESSED_TYPES: tuple[str, ...] = (
+    "text/html",
+    "text/javascript",
+    "application/javascript",
+    "text/css",
+    "image/svg+xml",
+)
 
 
 class Target(StrEnum):
@@ -130,11 +144,12 @@ def _cluster(settings: Settings, target: Target, server: str) -> Json:
 
 
 OPENAPI_PATH = "/openapi.json"
-# Envoy caps a direct response body at 4 KiB unless told otherwise; the document is ~90 KB.
+# Envoy caps a direct response body at 4 KiB unless told otherwise; the OpenAPI document is
+# ~90 KB, a UI bundle's largest chunk ~1 MB.
 _MAX_DIRECT_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
-def _routes(settings: Settings, openapi: str) -> list[Json]:
+def _routes(settings: Settings, openapi: str, ui: list[Json]) -> list[Json]:
     # The REST surface's OpenAPI document, answered by Envoy itself (inline, so the cluster
     # variant needs no extra mount). No google.api.http rule matches it: the transcoder
     # passes it through.
@@ -173,7 +188,8 @@ def _routes(settings: Settings, openapi: str) -> list[Json]:
                     },
                 }
             )
-    return routes
+    # The UI last: its paths never shadow an API route.
+    return routes + ui
 
 
 def _cors_policy(settings: Settings) -> Json:
@@ -220,6 +236,25 @@ def _http_filters(settings: Settings, descriptor: Path) -> list[Json]:
             "typed_config": {"@type": f"{_TYPE}filters.http.cors.v3.Cors"},
         },
         {
+            "name": "envoy.filters.http.compressor",
+            "typed_config": {
+                "@type": f"{_TYPE}filters.http.compressor.v3.Compressor",
+                "response_direction_config": {
+                    "common_config": {"content_type": list(_COMPRESSED_TYPES)}
+                },
+                "compressor_library": {
+                    "name": "gzip",
+                    "typed_config": {
+                        "@type": f"{_TYPE}compression.gzip.compressor.v3.Gzip",
+                        # zlib's own defaults (Envoy's are a 4 KiB window): a bundle is text
+                        # with repeats far apart, and browsers cache it for good.
+                        "window_bits": 15,
+                        "memory_level": 8,
+                    },
+                },
+            },
+        },
+        {
             "name": "envoy.filters.http.grpc_web",
             "typed_config": {"@type": f"{_TYPE}filters.http.grpc_web.v3.GrpcWeb"},
         },
@@ -253,7 +288,9 @@ def _http_filters(settings: Settings, descriptor: Path) -> list[Json]:
     ]
 
 
-def _listener(settings: Settings, target: Target, descriptor: Path, openapi: str) -> Json:
+def _listener(
+    settings: Settings, target: Target, descriptor: Path, openapi: str, ui: list[Json]
+) -> Json:
     host = "0.0.0.0" if target is Target.CLUSTER else settings.gateway.host
     manager = {
         "@type": f"{_TYPE}filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -277,7 +314,7 @@ def _listener(settings: Settings, target: Target, descriptor: Path, openapi: str
                 {
                     "name": "financelake",
                     "domains": ["*"],
-                    "routes": _routes(settings, openapi),
+                    "routes": _routes(settings, openapi, ui),
                     "typed_per_filter_config": {"envoy.filters.http.cors": _cors_policy(settings)},
                 }
             ],
@@ -300,14 +337,17 @@ def _listener(settings: Settings, target: Target, descriptor: Path, openapi: str
     }
 
 
-def build_config(settings: Settings, target: Target, descriptor: Path, openapi: str) -> Json:
+def build_config(
+    settings: Settings, target: Target, descriptor: Path, openapi: str, ui: list[Json]
+) -> Json:
     """Envoy's bootstrap for `target`, its transcoder loading the descriptor set at
-    `descriptor` (as `gateway.descriptor` writes it, an absolute path where Envoy runs), and
-    serving `openapi` (the document's text) at `/openapi.json`."""
+    `descriptor` (as `gateway.descriptor` writes it, an absolute path where Envoy runs),
+    serving `openapi` (the document's text) at `/openapi.json` and the UI by the `ui` routes
+    (`gateway.ui.ui_routes`)."""
     return {
         "admin": {"address": _socket("127.0.0.1", settings.gateway.admin_port)},
         "static_resources": {
-            "listeners": [_listener(settings, target, descriptor, openapi)],
+            "listeners": [_listener(settings, target, descriptor, openapi, ui)],
             "clusters": [_cluster(settings, target, server) for server in SERVER_SERVICES],
         },
     }

@@ -1,4 +1,4 @@
-"""Write a gateway config and the descriptor set it loads, side by side."""
+"""Write a gateway config (the built UI inlined) and the descriptor set it loads, side by side."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from financelake.gateway.config import Target, build_config
 from financelake.gateway.descriptor import write_gateway_descriptor_set
 from financelake.gateway.envoy import write_config
+from financelake.gateway.ui import ui_routes
 from financelake.services.settings import Settings
 
 DESCRIPTOR_NAME = "financelake-gateway.binpb"
@@ -32,6 +33,7 @@ def render(
     descriptor = output.with_name(DESCRIPTOR_NAME)
     write_gateway_descriptor_set(settings.gateway.descriptor_path, descriptor)
     openapi = settings.gateway.openapi_path.read_text()
-    config = build_config(settings, target, descriptor_at or descriptor.resolve(), openapi)
+    ui = ui_routes(settings.gateway.ui_path)
+    config = build_config(settings, target, descriptor_at or descriptor.resolve(), openapi, ui)
     write_config(config, output)
     return RenderedGateway(output, descriptor)

@@ -227,6 +227,10 @@ class GatewaySettings(BaseModel):
         default=Path("gen/openapi/financelake.openapi.json"),
         description="The OpenAPI document (`make gen`) served at /openapi.json",
     )
+    ui_path: Path = Field(
+        default=Path("services/web/dist"),
+        description="The built UI (`make web`) Envoy serves at `/`",
+    )
 
 
 class Settings(BaseSettings):

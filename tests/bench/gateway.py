@@ -38,7 +38,10 @@ the throughput of each mode with `--callers` concurrent closed-loop callers (thr
 connection each) for `--throughput-duration` seconds; client, server and Envoy share the
 machine's cores, so these say more about the machine than the gateway.
 
-`ui_bundle_gzip_kb` is null: there is no UI yet (no services/web), so no bundle to measure.
+`ui_bundle_gzip_kb`: what a browser downloads for the first page, index.html and the JS/CSS
+under dist/assets it references, each gzipped at level 9, in KiB
+(`financelake.gateway.ui.first_load_gzip_kib` on `settings.gateway.ui_path`, which Envoy
+serves at `/` during the run); null when the UI is not built (`make web`).
 
 `--profile DIR` samples the server with py-spy during the latency phase (DIR/server-*.txt).
 
@@ -71,6 +74,7 @@ import grpc
 from financelake.gateway.config import Target
 from financelake.gateway.envoy import admin_ready, envoy_binary, run_command
 from financelake.gateway.render import render
+from financelake.gateway.ui import first_load_gzip_kib
 from financelake.gen.marketdata.v1 import marketdata_pb2
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
 from financelake.services.marketdata.servicer import SERVICE_NAME
@@ -122,7 +126,8 @@ class Options:
 
 def gateway_settings(settings: Settings, marketdata_port: int) -> Settings:
     """`settings` with the marketdata upstream on `marketdata_port`, every other upstream and
-    the listener and admin on free ports, the descriptor path absolute, the limit raised."""
+    the listener and admin on free ports, the descriptor and UI paths absolute, the limit
+    raised."""
     servers = settings.servers.model_copy(
         update={
             "host": "127.0.0.1",
@@ -133,6 +138,7 @@ def gateway_settings(settings: Settings, marketdata_port: int) -> Settings:
         }
     )
     descriptor = settings.gateway.descriptor_path
+    ui = settings.gateway.ui_path
     gateway = settings.gateway.model_copy(
         update={
             "host": "127.0.0.1",
@@ -141,6 +147,7 @@ def gateway_settings(settings: Settings, marketdata_port: int) -> Settings:
             "rate_limit_per_s": RATE_LIMIT_PER_S,
             "rate_limit_burst": RATE_LIMIT_PER_S,
             "descriptor_path": descriptor if descriptor.is_absolute() else REPO / descriptor,
+            "ui_path": ui if ui.is_absolute() else REPO / ui,
         }
     )
     return settings.model_copy(update={"servers": servers, "gateway": gateway})
@@ -451,6 +458,7 @@ def measure(settings: Settings, options: Options) -> dict[str, Any]:
             assert envoy.poll() is None, tail(folder / "envoy.log")
         assert server.poll() is None, tail(log)
 
+    bundle_kib = first_load_gzip_kib(gateway.gateway.ui_path)
     p50 = {m: percentile(latency.ms[m], 0.5) for m in MODES}
     p99 = {m: percentile(latency.ms[m], 0.99) for m in MODES}
     calls = 3 * options.calls
@@ -462,8 +470,12 @@ def measure(settings: Settings, options: Options) -> dict[str, Any]:
         "rest_p50_ms": round(p50["rest"], 3),
         "rest_p99_ms": round(p99["rest"], 3),
         "envoy_overhead_p50_ms": round(min(p50["grpcweb"], p50["rest"]) - p50["grpc"], 3),
-        "ui_bundle_gzip_kb": None,
-        "ui_bundle_note": "no UI built yet (services/web does not exist)",
+        "ui_bundle_gzip_kb": bundle_kib,
+        "ui_bundle_note": (
+            "index.html + the JS/CSS it references, gzip -9 each"
+            if bundle_kib is not None
+            else f"no UI built in {gateway.gateway.ui_path} (`make web`)"
+        ),
         "envoy_stats": stats,
         "latency_cpu_ms_per_call": {
             name: round(1000 * seconds / calls, 3) for name, seconds in latency.cpu.items()
@@ -523,7 +535,11 @@ def table(result: dict[str, Any]) -> list[Row]:
             f"{result['envoy_overhead_p50_ms']:.3f}",
             "min(grpcweb, rest) p50 - grpc p50; target <= 1",
         ),
-        ("ui_bundle_gzip_kb", "null", result["ui_bundle_note"]),
+        (
+            "ui_bundle_gzip_kb",
+            "null" if result["ui_bundle_gzip_kb"] is None else f"{result['ui_bundle_gzip_kb']:.1f}",
+            result["ui_bundle_note"],
+        ),
     ]
     stats = result["envoy_stats"]
     rows += [

@@ -30,6 +30,7 @@ from financelake.gateway.config import (
 )
 from financelake.gateway.envoy import validate
 from financelake.gateway.render import render
+from financelake.gateway.ui import ui_routes
 from financelake.gen.marketdata.v1 import marketdata_service_pb2 as pb
 from financelake.services.cli import app
 from financelake.services.marketdata.server import build_server
@@ -110,8 +111,9 @@ def _differences(local: Any, cluster: Any, path: str = "") -> Iterator[tuple[str
 def test_local_and_cluster_differ_only_in_addresses(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     descriptor = Path("/etc/envoy/financelake-gateway.binpb")
-    local = build_config(settings, Target.LOCAL, descriptor, "{}")
-    cluster = build_config(settings, Target.CLUSTER, descriptor, "{}")
+    ui = ui_routes(settings.gateway.ui_path)
+    local = build_config(settings, Target.LOCAL, descriptor, "{}", ui)
+    cluster = build_config(settings, Target.CLUSTER, descriptor, "{}", ui)
 
     differences = list(_differences(local, cluster))
 
