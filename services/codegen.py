@@ -34,6 +34,7 @@ from pathlib import Path
 
 import grpc_tools
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
+from google.protobuf.message import Message
 
 from financelake.services import openapi
 from financelake.services.settings import Settings
@@ -177,8 +178,64 @@ def _generate_client(out: Path) -> None:
     )
 
 
+# Imports that only carry options (validation rules, REST mappings): the browser needs none.
+_OPTION_ONLY_IMPORTS = ("buf/validate/", "google/api/")
+
+
+def _strip_options(message: Message) -> None:
+    """Remove every extension option (`buf.validate`, `google.api.http`) below `message`."""
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.name == "options":
+            for option, _ in value.ListFields():
+                if option.is_extension:
+                    value.ClearExtension(option)
+            value.DiscardUnknownFields()  # extensions this process has no descriptor for
+            if not value.ListFields():
+                message.ClearField("options")
+        elif field.is_repeated:
+            for item in value:
+                _strip_options(item)
+        else:
+            _strip_options(value)
+
+
+def browser_descriptors(files: FileDescriptorSet) -> FileDescriptorSet:
+    """Our contracts without the option-only imports: the UI's generated code embeds each
+    file's descriptor, and buf/validate's alone would be ~50 KB of its gzipped bundle."""
+    kept = FileDescriptorSet()
+    for file in files.file:
+        if file.name.startswith(_OPTION_ONLY_IMPORTS):
+            continue
+        copy = kept.file.add()
+        copy.CopyFrom(file)
+        del copy.dependency[:]
+        copy.dependency.extend(d for d in file.dependency if not d.startswith(_OPTION_ONLY_IMPORTS))
+        _strip_options(copy)
+    return kept
+
+
 def _generate_typescript(out: Path) -> None:
-    _run([str(NODE_BIN / "buf"), "generate", "--template", "buf.gen.yaml", "-o", str(out), "proto"])
+    with tempfile.TemporaryDirectory() as folder:
+        image = Path(folder) / "financelake.binpb"
+        _run([str(NODE_BIN / "buf"), "build", "proto", "-o", str(image)])
+        image.write_bytes(
+            browser_descriptors(
+                FileDescriptorSet.FromString(image.read_bytes())
+            ).SerializeToString()
+        )
+        _run(
+            [
+                str(NODE_BIN / "buf"),
+                "generate",
+                "--template",
+                "buf.gen.yaml",
+                "-o",
+                str(out),
+                str(image),
+            ]
+        )
 
 
 def _generate_descriptor(out: Path) -> None:

@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from google.protobuf.descriptor_pb2 import FileDescriptorSet
+
+from financelake.services.codegen import browser_descriptors
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +96,27 @@ def test_contracts_do_not_break_mains_previous_contracts(tmp_path: Path) -> None
     assert result.returncode == 0, (
         f"breaking changes against {base}:\n{result.stdout}{result.stderr}"
     )
+
+
+def test_the_ui_descriptors_keep_every_message_but_no_option_only_import() -> None:
+    """The browser's generated code embeds our descriptors without the validation rules and
+    REST mappings (only the servers and Envoy use those), and with every message intact."""
+    full = FileDescriptorSet.FromString(
+        (REPO / "gen" / "descriptor" / "financelake.binpb").read_bytes()
+    )
+    browser = browser_descriptors(full)
+
+    names = {file.name for file in browser.file}
+    assert "financelake/marketdata/v1/marketdata_service.proto" in names
+    assert not {name for name in names if name.startswith(("buf/", "google/api/"))}
+    for file in browser.file:
+        assert not [d for d in file.dependency if d.startswith(("buf/", "google/api/"))]
+        original = next(f for f in full.file if f.name == file.name)
+        assert [m.name for m in file.message_type] == [m.name for m in original.message_type]
+    tick = "financelake/common/v1/tick.proto"
+    symbol_fields = [
+        next(f for f in files.file if f.name == tick).message_type[0].field[0]
+        for files in (full, browser)
+    ]
+    assert [field.HasField("options") for field in symbol_fields] == [True, False]
+    assert not (REPO / "gen" / "ts" / "buf").exists()
