@@ -16,7 +16,7 @@ export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 # The strict editable install links each file; it is redone when the set of files changes.
 PKG_FILES_HASH := $(shell find services stream models gateway gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
 
-.PHONY: help up down status test lint gen check-gen python-env node-env tools kafka-jars clean \
+.PHONY: help up down status test lint gen check-gen python-env node-env web browser tools kafka-jars clean \
 	bench-ingest bench-stream bench-marketdata bench-predict bench-gateway
 
 help:  ## List the targets
@@ -40,11 +40,27 @@ $(VENV)/.pkg-$(PKG_FILES_HASH): $(VENV)/.deps-installed pyproject.toml setup.py
 
 python-env: $(VENV)/.pkg-$(PKG_FILES_HASH)  ## Create .venv with the locked dependencies and financelake
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json services/web/package.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-node-env: node_modules/.installed  ## buf and protoc-gen-es, pinned in package-lock.json
+node-env: node_modules/.installed  ## buf, protoc-gen-es and the UI's packages, pinned in package-lock.json
+
+# The UI is rebuilt when its sources or the generated TypeScript change; Envoy serves dist/.
+WEB_SOURCES := $(shell find services/web/src services/web/index.html services/web/vite.config.ts services/web/tsconfig.json gen/ts -type f 2>/dev/null)
+
+services/web/dist/index.html: node_modules/.installed $(WEB_SOURCES)
+	npm --workspace services/web run build --silent
+
+web: services/web/dist/index.html  ## Build the UI (services/web) into services/web/dist
+
+# End-to-end tests drive Debian's Chromium (playwright-core cannot download a browser here).
+/usr/bin/chromium:
+	@command -v apt-get >/dev/null || { echo "Chromium is required at /usr/bin/chromium for the browser tests"; exit 1; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+browser: /usr/bin/chromium  ## Install Chromium for the UI's end-to-end tests
 
 $(TOOLS)/grpcurl:
 	@command -v go >/dev/null || { echo "Go is required to build grpcurl (the interop test client): install Go 1.22+"; exit 1; }
@@ -56,7 +72,7 @@ kafka-jars: python-env  ## Resolve the pinned Kafka release from Maven Central i
 	$(BIN)/financelake kafka provision
 
 # ---- the two commands -----------------------------------------------------------------
-up: python-env  ## Start Kafka and every server; Ctrl-C or `make down` stops them
+up: python-env web  ## Start Kafka and every server; Ctrl-C or `make down` stops them
 	$(BIN)/financelake up
 
 down: python-env  ## Stop everything `make up` started
@@ -65,7 +81,8 @@ down: python-env  ## Stop everything `make up` started
 status: python-env  ## Show what is running and healthy
 	$(BIN)/financelake status
 
-test: python-env node-env tools kafka-jars lint  ## Lint, then the whole suite on a real broker
+test: python-env node-env web browser tools kafka-jars lint  ## Lint, the UI's unit tests, then the whole suite on a real broker
+	npm --workspace services/web run test --silent
 	$(BIN)/pytest
 
 # ---- benchmarks (BENCHMARKS.md) ----------------------------------------------------------
@@ -81,7 +98,7 @@ bench-marketdata: python-env kafka-jars  ## Market data: GetBars of a lake year,
 bench-predict: python-env  ## Prediction: Predict latency and throughput, OIP ModelInfer, the ONNX Runtime limit
 	$(BIN)/python -m tests.bench.predict
 
-bench-gateway: python-env kafka-jars  ## Gateway: GetQuote direct vs grpc-web vs REST through Envoy
+bench-gateway: python-env web kafka-jars  ## Gateway: GetQuote direct vs grpc-web vs REST through Envoy
 	$(BIN)/python -m tests.bench.gateway
 
 # ---- contracts and code generation ----------------------------------------------------
@@ -95,6 +112,7 @@ lint: python-env node-env  ## ruff, mypy, buf lint
 	buf lint
 	$(BIN)/mypy -p financelake.services -p financelake.stream -p financelake.models -p financelake.gateway
 	$(BIN)/mypy tests
+	npm --workspace services/web run typecheck --silent
 
 clean:  ## Remove the venv, node_modules and generated build folders (not the caches)
-	rm -rf $(VENV) node_modules build .build
+	rm -rf $(VENV) node_modules build .build services/web/dist

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.ingestion",
     "tests.fixtures.stream",
     "tests.fixtures.prediction",
+    "tests.fixtures.stack",
 ]

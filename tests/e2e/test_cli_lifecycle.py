@@ -6,9 +6,8 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -19,53 +18,16 @@ from financelake.services.settings import Settings
 from financelake.services.supervisor import GATEWAY, SERVERS, STREAM_WORKER
 from financelake.stream.lake.catalog import open_catalog
 from tests.fixtures.ingestion import read_topic
-from tests.fixtures.kafka import free_port
+from tests.fixtures.stack import CLI, run_cli
 
 pytestmark = pytest.mark.e2e
 
-CLI = str(Path(sys.executable).with_name("financelake"))
-
-
-def _run(
-    env: Mapping[str, str], *args: str, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CLI, *args], env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[dict[str, str]]:
-    """Environment for the CLI: the test broker, a private home, topics of its own, free
-    server ports, no demo feed (the demo test turns it on)."""
-    host = Settings().servers.host
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FINANCELAKE_")}
-    suffix = tmp_path.name[-12:]
-    env |= {
-        "FINANCELAKE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "FINANCELAKE_HOME": str(tmp_path / "home"),
-        "FINANCELAKE_TOPICS__TICKS": f"e2e-ticks-{suffix}",
-        "FINANCELAKE_TOPICS__BARS": f"e2e-bars-{suffix}",
-        "FINANCELAKE_TOPICS__ALERTS": f"e2e-alerts-{suffix}",
-        "FINANCELAKE_TOPICS__PARTITIONS": "3",
-        "FINANCELAKE_DEMO__ENABLED": "false",
-        "FINANCELAKE_STREAM__WEB_ENABLED": "false",
-        "FINANCELAKE_STREAM__COMMIT_INTERVAL_S": "1",
-        "COLUMNS": "200",  # rich wraps tables to 80 columns when not on a terminal
-    }
-    for name in SERVERS:
-        env[f"FINANCELAKE_SERVERS__{name.upper()}_PORT"] = str(free_port(host))
-    env["FINANCELAKE_GATEWAY__PORT"] = str(free_port(host))
-    env["FINANCELAKE_GATEWAY__ADMIN_PORT"] = str(free_port("127.0.0.1"))
-    yield env
-    _run(env, "down")  # whatever happened in the test, leave no process behind
-
 
 def test_up_status_down_leaves_nothing_running(cli_env: dict[str, str]) -> None:
-    started = _run(cli_env, "up", "--detach")
+    started = run_cli(cli_env, "up", "--detach")
     assert started.returncode == 0, started.stdout + started.stderr
 
-    shown = _run(cli_env, "status")
+    shown = run_cli(cli_env, "status")
     assert shown.returncode == 0, shown.stdout + shown.stderr
     for name in SERVERS:
         assert name in shown.stdout
@@ -73,7 +35,7 @@ def test_up_status_down_leaves_nothing_running(cli_env: dict[str, str]) -> None:
     # + the broker, Envoy and the worker
     assert shown.stdout.count("healthy") == len(SERVERS) + 3
 
-    rows = json.loads(_run(cli_env, "status", "--json").stdout)
+    rows = json.loads(run_cli(cli_env, "status", "--json").stdout)
     components = (*SERVERS, GATEWAY, STREAM_WORKER)
     pids = {row["name"]: row["pid"] for row in rows if row["name"] in components}
     assert set(pids) == set(components)
@@ -92,12 +54,12 @@ def test_up_status_down_leaves_nothing_running(cli_env: dict[str, str]) -> None:
     }
     assert "not ready yet: PredictionService, GRPCInferenceService" in shown.stdout
 
-    stopped = _run(cli_env, "down")
+    stopped = run_cli(cli_env, "down")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert [name for name, pid in pids.items() if pid_alive(pid)] == []
     assert not list((Path(cli_env["FINANCELAKE_HOME"]) / "run").glob("*.pid"))
 
-    after = _run(cli_env, "status")
+    after = run_cli(cli_env, "status")
     assert after.returncode == 1
 
 
@@ -106,7 +68,7 @@ def _start_foreground(env: Mapping[str, str]) -> subprocess.Popen[str]:
         [CLI, "up"], env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 120
-    while _run(env, "status").returncode != 0:
+    while run_cli(env, "status").returncode != 0:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the stack did not become healthy"
         time.sleep(0.2)
@@ -114,7 +76,7 @@ def _start_foreground(env: Mapping[str, str]) -> subprocess.Popen[str]:
 
 
 def _running_pids(env: Mapping[str, str]) -> list[int]:
-    return [row["pid"] for row in json.loads(_run(env, "status", "--json").stdout) if row["pid"]]
+    return [row["pid"] for row in json.loads(run_cli(env, "status", "--json").stdout) if row["pid"]]
 
 
 @pytest.mark.parametrize(
@@ -131,7 +93,7 @@ def test_foreground_up_stops_everything(cli_env: dict[str, str], stop: str, exit
     elif stop == "a-server-crashes":
         os.kill(pids[0], signal.SIGKILL)
     else:
-        assert _run(cli_env, "down").returncode == 0
+        assert run_cli(cli_env, "down").returncode == 0
     _, stderr = foreground.communicate(timeout=60)
 
     assert foreground.returncode == exit_code, stderr
@@ -147,9 +109,9 @@ def test_up_loads_the_demo_market_and_keeps_it_live(
         "FINANCELAKE_DEMO__HISTORY_DAYS": "0.05",  # 72 minutes of 1m bars
         "FINANCELAKE_DEMO__TICK_INTERVAL_S": "0.5",
     }
-    started = _run(env, "up", "--detach")
+    started = run_cli(env, "up", "--detach")
     assert started.returncode == 0, started.stdout + started.stderr
-    rows = {row["name"]: row for row in json.loads(_run(env, "status", "--json").stdout)}
+    rows = {row["name"]: row for row in json.loads(run_cli(env, "status", "--json").stdout)}
     assert rows["demo-feed"]["healthy"], rows["demo-feed"]
 
     # History as 1m bars of every demo symbol (crypto trades around the clock), then trades.
@@ -178,7 +140,7 @@ def test_up_loads_the_demo_market_and_keeps_it_live(
         assert time.monotonic() < deadline, "the stream worker did not fill the lake"
         time.sleep(1)
 
-    assert _run(env, "down").returncode == 0
+    assert run_cli(env, "down").returncode == 0
     state = json.loads((Path(env["FINANCELAKE_HOME"]) / "demo" / "feed.json").read_text())
     assert state["published_until_ns"] >= newest
 
@@ -186,10 +148,10 @@ def test_up_loads_the_demo_market_and_keeps_it_live(
 def test_ingest_commands_import_through_the_running_service(
     cli_env: dict[str, str], kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    assert _run(cli_env, "up", "--detach").returncode == 0
+    assert run_cli(cli_env, "up", "--detach").returncode == 0
     bars_topic = cli_env["FINANCELAKE_TOPICS__BARS"]
 
-    simulated = _run(cli_env, "ingest", "synthetic", "AAPL", "--interval", "1h", "--days", "7")
+    simulated = run_cli(cli_env, "ingest", "synthetic", "AAPL", "--interval", "1h", "--days", "7")
     assert simulated.returncode == 0, simulated.stderr
     assert "Imported" in simulated.stderr
 
@@ -199,7 +161,7 @@ def test_ingest_commands_import_through_the_running_service(
         "2025-03-03,100,101,99,100.5,1000\n"
         "2025-03-04,100.5,100,99,99.5,10\n"  # open above the high: refused, line 3
     )
-    imported = _run(
+    imported = run_cli(
         cli_env, "ingest", "csv", str(csv_file), "--symbol", "ACME", "--map", "Date=time"
     )
     assert imported.returncode == 0, imported.stderr
@@ -210,6 +172,6 @@ def test_ingest_commands_import_through_the_running_service(
     assert "ACME" in {bar.symbol for bar in bars}
     assert "AAPL" in {bar.symbol for bar in bars}
 
-    failed = _run(cli_env, "ingest", "csv", str(tmp_path / "bars.csv"), "--server-path")
+    failed = run_cli(cli_env, "ingest", "csv", str(tmp_path / "bars.csv"), "--server-path")
     assert failed.returncode == 1
     assert "FAILED_PRECONDITION" in failed.stderr
