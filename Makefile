@@ -14,7 +14,7 @@ GRPCURL_VERSION := v1.9.3
 export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 
 # The strict editable install links each file; it is redone when the set of files changes.
-PKG_FILES_HASH := $(shell find services stream models gateway gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
+PKG_FILES_HASH := $(shell find services stream models gateway observability gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
 
 .PHONY: help up down status test lint gen check-gen python-env node-env web browser tools kafka-jars clean \
 	bench-ingest bench-stream bench-marketdata bench-predict bench-gateway
@@ -110,7 +110,7 @@ lint: python-env node-env  ## ruff, mypy, buf lint
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m financelake.services.codegen protodeps
 	buf lint
-	$(BIN)/mypy -p financelake.services -p financelake.stream -p financelake.models -p financelake.gateway
+	$(BIN)/mypy -p financelake.services -p financelake.stream -p financelake.models -p financelake.gateway -p financelake.observability
 	$(BIN)/mypy tests
 	npm --workspace services/web run typecheck --silent
 

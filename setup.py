@@ -18,6 +18,7 @@ ROOTS = {
     "financelake.gen": "gen/python",
     "financelake.client": "gen/client",
     "financelake.gateway": "gateway",
+    "financelake.observability": "observability",
 }
 
 

@@ -8,6 +8,7 @@ pool of spinning threads per call only steals the cores the gRPC event loop need
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy.typing as npt
 import onnxruntime
 
 from financelake.models.registry import LoadedModel, ModelMetadata
+from financelake.observability.metrics import INFERENCE_SECONDS
 
 __all__ = ["OnnxModel", "TensorSpec"]
 
@@ -55,6 +57,7 @@ class OnnxModel:
         self.outputs = tuple(_spec(node) for node in self._session.get_outputs())
         self._input_name = self.inputs[0].name
         self._output_names = [spec.name for spec in self.outputs]
+        self._seconds = INFERENCE_SECONDS.labels(self.reference)
 
     @property
     def reference(self) -> str:
@@ -68,7 +71,9 @@ class OnnxModel:
 
     def run(self, features: npt.NDArray[np.float32]) -> dict[str, npt.NDArray[np.generic]]:
         """Every output for a (rows, feature_count) float32 matrix, by name."""
+        started = time.perf_counter()
         values = self._session.run(self._output_names, {self._input_name: features})
+        self._seconds.observe(time.perf_counter() - started)
         return dict(zip(self._output_names, values, strict=True))
 
 

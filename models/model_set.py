@@ -27,6 +27,7 @@ from financelake.models.errors import ModelNotFound
 from financelake.models.inference import OnnxModel
 from financelake.models.registry import ModelMetadata, ModelRegistry
 from financelake.models.training import Task
+from financelake.observability.metrics import MODEL_SERVED_VERSION, MODELS_LOADED
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ class ModelSet:
                 logger.info("loaded %s (%s)", metadata.reference, metadata.interval)
             changed = registered != self.current.registered or newest != self.current.newest
             self.current = ServedModels(registered, newest)
+            if changed:
+                _publish_served(newest)
             return changed
 
     def version(self, name: str, version: int) -> OnnxModel:
@@ -160,6 +163,14 @@ class ModelSet:
                 metadata={"model": name},
             )
         return model
+
+
+def _publish_served(newest: dict[tuple[str, str], OnnxModel]) -> None:
+    """The served versions as the metrics endpoint shows them."""
+    MODEL_SERVED_VERSION.clear()
+    for (name, interval), model in newest.items():
+        MODEL_SERVED_VERSION.labels(name, interval).set(model.metadata.version)
+    MODELS_LOADED.set(len(newest))
 
 
 def _newest_per_series(registered: Iterable[ModelMetadata]) -> list[ModelMetadata]:

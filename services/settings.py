@@ -233,6 +233,23 @@ class GatewaySettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """Where each process exposes its Prometheus metrics (`GET /metrics`); one port each."""
+
+    enabled: bool = Field(default=True, description="Serve each process's metrics endpoint")
+    host: str = Field(default="127.0.0.1", description="Listen address (the cluster: 0.0.0.0)")
+    ingestion_port: int = Field(default=9461, ge=0, le=65535)
+    marketdata_port: int = Field(default=9462, ge=0, le=65535)
+    stream_port: int = Field(default=9463, ge=0, le=65535)
+    prediction_port: int = Field(default=9464, ge=0, le=65535)
+    worker_port: int = Field(default=9465, ge=0, le=65535, description="The stream worker")
+
+    def port_of(self, process: str) -> int:
+        """Metrics port of one process by its short name (`ingestion`, ..., `worker`)."""
+        port: int = getattr(self, f"{process}_port")
+        return port
+
+
 class Settings(BaseSettings):
     """Everything a FinanceLake process is configured with."""
 
@@ -265,6 +282,7 @@ class Settings(BaseSettings):
     models: ModelSettings = ModelSettings()
     prediction: PredictionSettings = PredictionSettings()
     gateway: GatewaySettings = GatewaySettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @property
     def bootstrap_servers(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 
+from financelake.observability.metrics import serve_metrics
 from financelake.services.server.logs import configure_logging
 from financelake.services.settings import Settings
 from financelake.stream.app import build_app
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 def run_worker(settings: Settings) -> None:
     """Build the app and run a Faust worker for it in this process (blocks)."""
     configure_logging(settings.log_level)
+    if settings.metrics.enabled:
+        serve_metrics(settings.metrics.host, settings.metrics.worker_port)
     app = build_app(settings)
     grace_s = settings.servers.grace_period_s
 

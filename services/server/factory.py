@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from financelake.services.server.errors import ErrorMappingInterceptor
 from financelake.services.server.health import ServerHealth
+from financelake.services.server.metrics import RpcMetricsInterceptor
 from financelake.services.server.validation import FastPath, ValidationInterceptor
 from financelake.services.settings import Settings
 
@@ -50,10 +51,10 @@ def build_server(
     """Build a server on `settings.servers.host:port` (0 picks a free port), not started.
 
     It hosts `registrations`, the grpc.health.v1 service reporting through `health`, and
-    server reflection for all of them. Error mapping runs outermost, then validation,
-    then any extra `interceptors`; `fast_validation` maps request types to columnar fast
-    paths of their rules (see `ValidationInterceptor`). Returns the server and the port
-    actually bound.
+    server reflection for all of them. RED metrics run outermost (they see every status),
+    then error mapping, then validation, then any extra `interceptors`; `fast_validation`
+    maps request types to columnar fast paths of their rules (see `ValidationInterceptor`).
+    Returns the server and the port actually bound.
     """
     names = [registration.name for registration in registrations]
     if len(set(names)) != len(names):
@@ -67,6 +68,7 @@ def build_server(
     ]
     server = grpc.aio.server(
         interceptors=[
+            RpcMetricsInterceptor(),
             ErrorMappingInterceptor(),
             ValidationInterceptor(fast_paths=fast_validation),
             *interceptors,

@@ -18,6 +18,7 @@ from financelake.services.feed import TopicFeed
 from financelake.services.lake import LakeOpener
 from financelake.services.settings import Settings
 from financelake.services.stream.kafka_status import KafkaOffsets
+from financelake.services.stream.metrics import PIPELINE
 from financelake.services.stream.servicer import SERVICE_NAME, StreamServicer
 from financelake.stream.agents import consumed_topics
 
@@ -43,6 +44,7 @@ def build_server(
 
     async def serve_lake(catalog: Catalog) -> None:
         servicer.use_catalog(catalog)
+        PIPELINE.attach(servicer.pipeline_state, settings.stream.app_id)
         await health.set_serving(SERVICE_NAME)
 
     health.add_dependency(LakeOpener(settings, serve_lake))

@@ -28,7 +28,8 @@ from financelake.services.feed import TopicFeed
 from financelake.services.ingestion.convert import INTERVALS
 from financelake.services.stream.convert import alert_filter, pipeline_status
 from financelake.services.stream.kafka_status import KafkaOffsets
-from financelake.services.stream.lake_status import read_lake_status
+from financelake.services.stream.lake_status import LakeStatus, read_lake_status
+from financelake.services.stream.pipeline import PartitionOffsets
 from financelake.stream.lake.alerts import AlertCursor, read_alerts
 from financelake.stream.lake.describe import TableInfo, describe, table_identifiers
 from financelake.stream.lake.tables import ALERTS
@@ -174,6 +175,12 @@ class StreamServicer(pb_grpc.StreamServiceServicer):
         self, request: pb.GetPipelineStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetPipelineStatusResponse:
         """Consumer lag per partition, throughput per agent and last commit per table."""
+        partitions, lake = await self.pipeline_state()
+        return pipeline_status(partitions, lake, self._app_id)
+
+    async def pipeline_state(self) -> tuple[list[PartitionOffsets], LakeStatus]:
+        """Kafka's offsets of the consumed topics and the lake's commits, read now (for
+        GetPipelineStatus and the metrics endpoint)."""
         if self._catalog is None:
             raise Unavailable("the lake catalog is not open yet")
         now_ms = time.time_ns() // 1_000_000
@@ -181,7 +188,7 @@ class StreamServicer(pb_grpc.StreamServiceServicer):
             self._offsets.read(self._topics, self._app_id),
             asyncio.to_thread(read_lake_status, self._catalog, self._app_id, now_ms),
         )
-        return pipeline_status(partitions, lake, self._app_id)
+        return partitions, lake
 
     async def ListTables(
         self, request: pb.ListTablesRequest, context: grpc.aio.ServicerContext

@@ -24,6 +24,11 @@ import faust
 from faust.types import TP, EventT, StreamT
 from mode import BaseSignalT
 
+from financelake.observability.metrics import (
+    AGENT_RECORDS,
+    LAKE_COMMIT_SECONDS,
+    LAKE_COMMITTED_ROWS,
+)
 from financelake.stream.agents.core import (
     CommitResult,
     Emit,
@@ -99,6 +104,7 @@ class TopicDriver:
                         Record(e.message.partition, e.message.offset, e.value) for e in events
                     ]
                     for route in self.routes:
+                        AGENT_RECORDS.labels(route.agent.name).inc(len(records))
                         await self._produce(route.output, route.agent.process(records))
                     self._unacked.extend(events)
                     if any(agent.due() for agent in self.agents):
@@ -158,6 +164,8 @@ class TopicDriver:
             for event in in_flight.events:
                 await stream.ack(event)
         for agent, (result, elapsed) in zip(in_flight.agents, results, strict=True):
+            LAKE_COMMIT_SECONDS.labels(agent.name).observe(elapsed)
+            LAKE_COMMITTED_ROWS.labels(agent.name).inc(result.rows)
             logger.info(
                 "%s: committed %d rows from %d records in %.3f s (snapshot %s)",
                 agent.name,

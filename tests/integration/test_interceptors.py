@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import REGISTRY
 
 from financelake.gen.common.v1 import bar_pb2
 from financelake.gen.ingestion.v1 import import_pb2
@@ -296,3 +297,46 @@ async def test_a_busy_port_fails_at_build(
 
     with pytest.raises(RuntimeError):
         build_server(grpc_settings, ingestion.port, registration, health=ServerHealth())
+
+
+def _rpc_sample(name: str, method: str, **labels: str) -> float:
+    value = REGISTRY.get_sample_value(
+        name, {"grpc_service": SERVICE_NAME, "grpc_method": method, **labels}
+    )
+    return value or 0.0
+
+
+async def test_every_rpc_is_counted_by_its_final_status_and_timed(stub, servicer) -> None:
+    handled = "grpc_server_handled_total"
+    unary = {"grpc_type": "unary"}
+    stream = {"grpc_type": "server_stream"}
+    before = {
+        code: _rpc_sample(handled, "PublishTicks", grpc_code=code, **unary)
+        for code in ("OK", "NOT_FOUND", "INVALID_ARGUMENT", "INTERNAL")
+    }
+    timed = _rpc_sample("grpc_server_handling_seconds_count", "PublishTicks", **unary)
+    streamed = _rpc_sample(handled, "ImportHistory", grpc_code="OK", **stream)
+    sent = _rpc_sample("grpc_server_msg_sent_total", "ImportHistory", **stream)
+
+    request = pb.PublishTicksRequest(batches=[tick_batch()])
+    await stub.PublishTicks(request, timeout=5)
+    bad = pb.PublishTicksRequest(batches=[tick_batch(symbol="not a symbol")])
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.PublishTicks(bad, timeout=5)  # refused by validation, before the handler
+    for error in (errors.NotFound("no such symbol: ZZZZ"), RuntimeError("boom")):
+        servicer.error = error
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.PublishTicks(request, timeout=5)
+    servicer.error = None
+    assert len([r async for r in stub.ImportHistory(history_request(), timeout=5)]) == 2
+
+    after = {code: _rpc_sample(handled, "PublishTicks", grpc_code=code, **unary) for code in before}
+    assert {code: after[code] - before[code] for code in before} == {
+        "OK": 1,
+        "NOT_FOUND": 1,
+        "INVALID_ARGUMENT": 1,
+        "INTERNAL": 1,
+    }
+    assert _rpc_sample("grpc_server_handling_seconds_count", "PublishTicks", **unary) == timed + 4
+    assert _rpc_sample(handled, "ImportHistory", grpc_code="OK", **stream) == streamed + 1
+    assert _rpc_sample("grpc_server_msg_sent_total", "ImportHistory", **stream) == sent + 2

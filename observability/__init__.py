@@ -1,0 +1,1 @@
+"""What operators see of FinanceLake: each process's Prometheus metrics (`metrics`)."""
