@@ -41,6 +41,8 @@ interface History {
   candles: Candle[];
   start: number;
   end: number;
+  /** The close of the day before the newest bar's, for the change shown beside the price. */
+  previousClose: number;
 }
 
 /** The bars of the chart's window: `lookback` before the symbol's newest data, every page. */
@@ -62,7 +64,7 @@ async function loadHistory(symbol: string, option: IntervalOption, signal: Abort
     pageToken = response.nextPageToken;
     if (!pageToken) break;
   }
-  return { candles: bars.map(toCandle), start, end };
+  return { candles: bars.map(toCandle), start, end, previousClose: summary?.previousClose ?? 0 };
 }
 
 function linesOf(specs: readonly { spec: string; colors: readonly string[] }[], lines: ReturnType<typeof indicatorLines>): ChartLine[] {
@@ -128,7 +130,9 @@ export function SymbolPage({ symbol }: { symbol: string }) {
     <section aria-labelledby="symbol-title">
       <header className="page-header">
         <h1 id="symbol-title">{symbol}</h1>
-        {quote.status === "ready" && quote.data.quote && <QuoteLine price={live?.close ?? quote.data.quote.lastPrice} open={quote.data.quote.currentBar?.open ?? 0} />}
+        {quote.status === "ready" && quote.data.quote && (
+          <QuoteLine price={live?.close ?? quote.data.quote.lastPrice} previousClose={chartWindow?.previousClose ?? 0} />
+        )}
         <LiveBadge status={stream.status} />
       </header>
       <div className="toolbar" role="toolbar" aria-label="Chart settings">
@@ -196,12 +200,12 @@ export function SymbolPage({ symbol }: { symbol: string }) {
   );
 }
 
-function QuoteLine({ price, open }: { price: number; open: number }) {
-  const change = changePercent(price, open);
+function QuoteLine({ price, previousClose }: { price: number; previousClose: number }) {
+  const change = changePercent(price, previousClose);
   return (
     <span className="quote" data-testid="quote">
       <strong>{formatPrice(price)}</strong>{" "}
-      <span className={change === null ? "" : change >= 0 ? "up" : "down"} title="Change since the open of the current bar">
+      <span className={change === null ? "" : change >= 0 ? "up" : "down"} title="Change since the previous close">
         {formatPercent(change)}
       </span>
     </span>
