@@ -14,11 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import onnxruntime
+from opentelemetry import trace
 
 from financelake.models.registry import LoadedModel, ModelMetadata
 from financelake.observability.metrics import INFERENCE_SECONDS
+from financelake.observability.tracing import recording
 
 __all__ = ["OnnxModel", "TensorSpec"]
+
+_TRACER = trace.get_tracer(__name__)
 
 # ONNX Runtime's element types as the Open Inference Protocol names them.
 _DATATYPES = {
@@ -71,6 +75,15 @@ class OnnxModel:
 
     def run(self, features: npt.NDArray[np.float32]) -> dict[str, npt.NDArray[np.generic]]:
         """Every output for a (rows, feature_count) float32 matrix, by name."""
+        if recording():  # a traced request: the model run is a span of its own
+            with _TRACER.start_as_current_span(
+                "onnxruntime run",
+                attributes={"financelake.model": self.reference, "financelake.rows": len(features)},
+            ):
+                return self._run(features)
+        return self._run(features)
+
+    def _run(self, features: npt.NDArray[np.float32]) -> dict[str, npt.NDArray[np.generic]]:
         started = time.perf_counter()
         values = self._session.run(self._output_names, {self._input_name: features})
         self._seconds.observe(time.perf_counter() - started)

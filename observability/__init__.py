@@ -1,1 +1,2 @@
-"""What operators see of FinanceLake: each process's Prometheus metrics (`metrics`)."""
+"""What operators see of FinanceLake: each process's Prometheus metrics (`metrics`) and
+OpenTelemetry traces (`tracing`)."""

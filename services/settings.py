@@ -250,6 +250,22 @@ class MetricsSettings(BaseModel):
         return port
 
 
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces, exported over OTLP/gRPC; off by default, and off costs nothing
+    (no interceptor, no exporter, no Kafka header)."""
+
+    enabled: bool = False
+    otlp_endpoint: str = Field(
+        default="http://127.0.0.1:4317", description="OTLP/gRPC receiver (a Collector, Jaeger)"
+    )
+    sample_ratio: float = Field(
+        default=1.0, ge=0, le=1, description="Share of new traces recorded (parents decide)"
+    )
+    export_delay_ms: int = Field(
+        default=2000, ge=1, description="Longest a finished span waits for its export batch"
+    )
+
+
 class Settings(BaseSettings):
     """Everything a FinanceLake process is configured with."""
 
@@ -283,6 +299,7 @@ class Settings(BaseSettings):
     prediction: PredictionSettings = PredictionSettings()
     gateway: GatewaySettings = GatewaySettings()
     metrics: MetricsSettings = MetricsSettings()
+    tracing: TracingSettings = TracingSettings()
 
     @property
     def bootstrap_servers(self) -> str:

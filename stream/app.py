@@ -111,5 +111,6 @@ def build_app(settings: Settings, catalog: Catalog | None = None) -> faust.App:
             routes,
             take_max_records=stream.take_max_records,
             take_within_s=stream.take_within_s,
+            traced=settings.tracing.enabled,
         ).install()
     return app

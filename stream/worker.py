@@ -17,6 +17,7 @@ from typing import Any
 import faust
 
 from financelake.observability.metrics import serve_metrics
+from financelake.observability.tracing import configure_tracing
 from financelake.services.server.logs import configure_logging
 from financelake.services.settings import Settings
 from financelake.stream.app import build_app
@@ -29,6 +30,7 @@ def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level)
     if settings.metrics.enabled:
         serve_metrics(settings.metrics.host, settings.metrics.worker_port)
+    configure_tracing(settings.tracing, "worker")
     app = build_app(settings)
     grace_s = settings.servers.grace_period_s
 

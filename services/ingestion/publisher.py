@@ -7,6 +7,9 @@ them within the call's time it fails with UNAVAILABLE, and when too many bytes a
 for Kafka it fails at once with RESOURCE_EXHAUSTED: memory stays bounded and nothing is
 dropped silently. The producer connects in the background, so the server starts even when
 Kafka is down and reports NOT_SERVING until Kafka answers.
+
+A traced call gets a PRODUCER span from hand-over to acknowledgement, and its records carry
+that span's context in their headers, where the stream worker picks the trace up.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
+from financelake.observability.tracing import kafka_headers, recording
 from financelake.services.errors import Overloaded, Unavailable
 from financelake.services.server.health import ServerHealth
 from financelake.services.settings import Settings
@@ -29,6 +35,8 @@ from financelake.services.settings import Settings
 logger = logging.getLogger(__name__)
 
 _RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
+_TRACER = trace.get_tracer(__name__)
+Headers = list[tuple[str, bytes]] | None
 
 
 @dataclass(frozen=True)
@@ -184,29 +192,42 @@ class KafkaPublisher:
         self._budget.take(size)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        span, headers = _publish_span(topic, len(records))
         try:
             # send() only enqueues, waiting while the producer's buffer is full.
             pending = await asyncio.wait_for(
-                _send_each(producer, topic, records), timeout=timeout_s
+                _send_each(producer, topic, records, headers), timeout=timeout_s
             )
         except BaseException as exc:
             self._budget.give_back(size)
+            _end(span, exc)
             if isinstance(exc, TimeoutError | KafkaError):
                 raise await self._unavailable(exc, timeout_s) from exc
             raise
-        return asyncio.create_task(self._acknowledged(pending, size, deadline - loop.time()))
+        return asyncio.create_task(self._acknowledged(pending, size, deadline - loop.time(), span))
 
     async def _acknowledged(
-        self, pending: Sequence[asyncio.Future[RecordMetadata]], size: int, timeout_s: float
+        self,
+        pending: Sequence[asyncio.Future[RecordMetadata]],
+        size: int,
+        timeout_s: float,
+        span: Span | None,
     ) -> list[WrittenRange]:
         try:
             acknowledged = await asyncio.wait_for(asyncio.gather(*pending), timeout=timeout_s)
         except (TimeoutError, KafkaError) as exc:
+            _end(span, exc)
             raise await self._unavailable(exc, timeout_s) from exc
         finally:
             self._budget.give_back(size)
         await self._report(serving=True)
-        return written_ranges(acknowledged)
+        written = written_ranges(acknowledged)
+        if span is not None:
+            first = written[0]
+            span.set_attribute("messaging.destination.partition.id", str(first.partition))
+            span.set_attribute("messaging.kafka.offset", first.first_offset)
+            _end(span, None)
+        return written
 
     async def _unavailable(self, cause: BaseException, timeout_s: float) -> Unavailable:
         await self._report(serving=False)
@@ -215,7 +236,38 @@ class KafkaPublisher:
         )
 
 
+def _publish_span(topic: str, count: int) -> tuple[Span | None, Headers]:
+    """For a traced call: its PRODUCER span and the record headers carrying it."""
+    if not recording():
+        return None, None
+    span = _TRACER.start_span(
+        f"publish {topic}",
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "publish",
+            "messaging.destination.name": topic,
+            "messaging.batch.message_count": count,
+        },
+    )
+    return span, kafka_headers(trace.set_span_in_context(span))
+
+
+def _end(span: Span | None, error: BaseException | None) -> None:
+    if span is None:
+        return
+    if error is not None:
+        span.record_exception(error)
+        span.set_status(StatusCode.ERROR, str(error) or type(error).__name__)
+    span.end()
+
+
 async def _send_each(
-    producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes, bytes]]
+    producer: AIOKafkaProducer,
+    topic: str,
+    records: Sequence[tuple[bytes, bytes]],
+    headers: Headers,
 ) -> list[asyncio.Future[RecordMetadata]]:
-    return [await producer.send(topic, value=value, key=key) for key, value in records]
+    return [
+        await producer.send(topic, value=value, key=key, headers=headers) for key, value in records
+    ]

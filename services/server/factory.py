@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from financelake.observability.tracing import server_interceptor
 from financelake.services.server.errors import ErrorMappingInterceptor
 from financelake.services.server.health import ServerHealth
 from financelake.services.server.metrics import RpcMetricsInterceptor
@@ -51,7 +52,8 @@ def build_server(
     """Build a server on `settings.servers.host:port` (0 picks a free port), not started.
 
     It hosts `registrations`, the grpc.health.v1 service reporting through `health`, and
-    server reflection for all of them. RED metrics run outermost (they see every status),
+    server reflection for all of them. Tracing (when on) runs outermost, then RED metrics
+    (they see every status),
     then error mapping, then validation, then any extra `interceptors`; `fast_validation`
     maps request types to columnar fast paths of their rules (see `ValidationInterceptor`).
     Returns the server and the port actually bound.
@@ -66,8 +68,11 @@ def build_server(
         # busy port; a port clash must fail at start instead.
         ("grpc.so_reuseport", 0),
     ]
+    # Tracing outermost when on: the RPC's span covers everything the server does for it.
+    tracing = [server_interceptor()] if settings.tracing.enabled else []
     server = grpc.aio.server(
         interceptors=[
+            *tracing,
             RpcMetricsInterceptor(),
             ErrorMappingInterceptor(),
             ValidationInterceptor(fast_paths=fast_validation),

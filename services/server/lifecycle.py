@@ -12,6 +12,7 @@ import grpc
 from pydantic import ValidationError
 
 from financelake.observability.metrics import serve_metrics
+from financelake.observability.tracing import configure_tracing
 from financelake.services.server.health import ServerHealth
 from financelake.services.server.logs import configure_logging
 from financelake.services.settings import Settings
@@ -82,6 +83,7 @@ ServerBuilder = Callable[[Settings, ServerHealth], tuple[grpc.aio.Server, int]]
 async def _run(settings: Settings, build: ServerBuilder, name: str) -> None:
     if settings.metrics.enabled:
         serve_metrics(settings.metrics.host, settings.metrics.port_of(name))
+    configure_tracing(settings.tracing, name)
     health = ServerHealth()
     server, port = build(settings, health)
     logger.info("%s server built", name, extra={"host": settings.servers.host, "port": port})

@@ -1,4 +1,5 @@
-"""Structured logging for server processes: one JSON object per line on stderr.
+"""Structured logging for server processes: one JSON object per line on stderr, with the
+`trace_id` and `span_id` of the span it was written in, if any.
 
 Called once by each `__main__`; libraries only ever use `logging.getLogger(__name__)`.
 """
@@ -10,6 +11,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from opentelemetry import trace
 
 # Attributes every LogRecord has; anything else came from `extra=` and is logged as a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -29,6 +32,11 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            # The ids a trace viewer shows, so a log line leads to its trace and back.
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

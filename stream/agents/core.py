@@ -107,6 +107,8 @@ class CommitResult:
     rows: int
     records: int
     snapshot_id: int | None
+    bytes: int = 0
+    """Bytes of the data files the snapshot added (its summary's `added-files-size`)."""
 
 
 def state_key(group: str, partition: int) -> str:
@@ -247,12 +249,14 @@ class LakeAgent(ABC):
             pa.concat_tables(prepared.rows).cast(schema) if prepared.rows else schema.empty_table()
         )
         written = self.writer.append(self.table, rows, prepared.offsets, self.group, summary)
-        result = CommitResult(
+        snapshot = None if written is None else self.table.current_snapshot()
+        added = snapshot.summary.get("added-files-size") if snapshot and snapshot.summary else None
+        return CommitResult(
             rows=written or 0,
             records=prepared.records,
-            snapshot_id=None if written is None else self._current_snapshot_id(),
+            snapshot_id=None if snapshot is None else snapshot.snapshot_id,
+            bytes=int(added or 0),
         )
-        return result
 
     def release(self, partitions: Iterable[int]) -> None:
         """Forget partitions taken away by a rebalance (commit first: pending rows of them
@@ -296,10 +300,6 @@ class LakeAgent(ABC):
         with table.io.new_input(path).open() as stream:
             state: State = json.loads(stream.read())
         return state
-
-    def _current_snapshot_id(self) -> int | None:
-        snapshot = self.table.current_snapshot()
-        return None if snapshot is None else snapshot.snapshot_id
 
 
 class Checkpointable(Protocol):

@@ -9,26 +9,37 @@ committed offsets at or behind the lake's, so a restart never skips a record the
 records the lake already holds are skipped by each lake agent (see `core`). A timer commits
 when no events arrive, a revocation commits before partitions move, and shutdown commits
 what is pending.
+
+With tracing on, a batch whose records carry a trace (in their headers, from the ingestion
+service) gets a CONSUMER span in the first such trace, linked to the others; what the batch
+emits gets a PRODUCER span each, whose context travels on in the emitted record's headers;
+a commit gets a span in the trace of the first traced batch it covers, with the rows, bytes
+and snapshot id it wrote. Untraced batches cost one flag test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.types import TP, EventT, StreamT
 from mode import BaseSignalT
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanContext, SpanKind
 
 from financelake.observability.metrics import (
     AGENT_RECORDS,
     LAKE_COMMIT_SECONDS,
     LAKE_COMMITTED_ROWS,
 )
+from financelake.observability.tracing import batch_parent, continued, kafka_headers, recording
 from financelake.stream.agents.core import (
     CommitResult,
     Emit,
@@ -38,6 +49,7 @@ from financelake.stream.agents.core import (
 )
 
 logger = logging.getLogger(__name__)
+_TRACER = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class TopicDriver:
         *,
         take_max_records: int,
         take_within_s: float,
+        traced: bool = False,
     ) -> None:
         self.app = app
         self.name = name
@@ -79,6 +92,8 @@ class TopicDriver:
         self._stream: StreamT[Any] | None = None
         self._in_flight: _InFlight | None = None
         self._failed = False
+        self.traced = traced
+        self._traced_batches: list[SpanContext] = []
 
     @property
     def agents(self) -> list[LakeAgent]:
@@ -100,19 +115,45 @@ class TopicDriver:
         async for events in stream.noack_take(self.take_max_records, self.take_within_s):
             async with self._lock:
                 try:
-                    records = [
-                        Record(e.message.partition, e.message.offset, e.value) for e in events
-                    ]
-                    for route in self.routes:
-                        AGENT_RECORDS.labels(route.agent.name).inc(len(records))
-                        await self._produce(route.output, route.agent.process(records))
-                    self._unacked.extend(events)
-                    if any(agent.due() for agent in self.agents):
-                        await self._start_commit()
+                    with self._batch_span(events):
+                        await self._process(events)
                 except Exception as exc:
                     await self._fail(exc)
                     raise
             yield None
+
+    async def _process(self, events: Sequence[EventT[Any]]) -> None:
+        records = [Record(e.message.partition, e.message.offset, e.value) for e in events]
+        for route in self.routes:
+            AGENT_RECORDS.labels(route.agent.name).inc(len(records))
+            await self._produce(route.output, route.agent.process(records))
+        self._unacked.extend(events)
+        if any(agent.due() for agent in self.agents):
+            await self._start_commit()
+
+    @contextlib.contextmanager
+    def _batch_span(self, events: Sequence[EventT[Any]]) -> Iterator[None]:
+        """The batch's CONSUMER span, when tracing is on and a record carries a trace."""
+        parent, links = (
+            batch_parent(e.message.headers for e in events) if self.traced else (None, [])
+        )
+        if parent is None:
+            yield
+            return
+        with _TRACER.start_as_current_span(
+            f"process {self.source.get_topic_name()}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": self.source.get_topic_name(),
+                "messaging.batch.message_count": len(events),
+            },
+        ) as span:
+            self._traced_batches.append(span.get_span_context())
+            yield
 
     async def _fail(self, exc: BaseException) -> None:
         # The agents' state may now hold part of a step. Faust would restart the agent past
@@ -122,11 +163,13 @@ class TopicDriver:
         logger.exception("%s failed; stopping the worker uncommitted", self.name)
         await self.app.crash(exc)
 
-    @staticmethod
-    async def _produce(output: faust.TopicT | None, emits: Iterable[Emit]) -> None:
+    async def _produce(self, output: faust.TopicT | None, emits: Iterable[Emit]) -> None:
         if output is None:
             return
-        sent = [await output.send(key=e.key, value=e.value) for e in emits]
+        if self.traced and recording():
+            sent = [await _send_traced(output, e) for e in emits]
+        else:
+            sent = [await output.send(key=e.key, value=e.value) for e in emits]
         # Waiting for every acknowledgement keeps the topic ahead of the lake: a bar is on
         # the topic before the commit that makes its trades "done".
         if sent:
@@ -144,9 +187,11 @@ class TopicDriver:
         if not ready:
             return
         events, self._unacked = self._unacked, []
+        parent, links = continued(self._traced_batches)
+        self._traced_batches = []
         self._in_flight = _InFlight(
             commits=[
-                asyncio.create_task(asyncio.to_thread(_timed_commit, agent, p))
+                asyncio.create_task(asyncio.to_thread(_timed_commit, agent, p, parent, links))
                 for agent, p in ready
             ],
             agents=[agent for agent, _ in ready],
@@ -212,6 +257,40 @@ class TopicDriver:
             await self._commit()
 
 
-def _timed_commit(agent: LakeAgent, prepared: PreparedCommit) -> tuple[CommitResult, float]:
+def _timed_commit(
+    agent: LakeAgent, prepared: PreparedCommit, parent: Context | None, links: list[Link]
+) -> tuple[CommitResult, float]:
     started = time.perf_counter()
-    return agent.run_commit(prepared), time.perf_counter() - started
+    if parent is None:
+        return agent.run_commit(prepared), time.perf_counter() - started
+    with _TRACER.start_as_current_span(f"commit {agent.name}", context=parent, links=links) as span:
+        result = agent.run_commit(prepared)
+        span.set_attributes(
+            {
+                "financelake.table": ".".join(agent.table.name()),
+                "financelake.commit.rows": result.rows,
+                "financelake.commit.records": result.records,
+                "financelake.commit.bytes": result.bytes,
+                "financelake.commit.snapshot_id": str(result.snapshot_id),
+            }
+        )
+    return result, time.perf_counter() - started
+
+
+async def _send_traced(output: faust.TopicT, emit: Emit) -> Any:
+    """Send one emitted record with a PRODUCER span, its context in the record's headers;
+    the span ends when Kafka acknowledges."""
+    topic = output.get_topic_name()
+    span = _TRACER.start_span(
+        f"publish {topic}",
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "publish",
+            "messaging.destination.name": topic,
+        },
+    )
+    headers = kafka_headers(trace.set_span_in_context(span))
+    sent = await output.send(key=emit.key, value=emit.value, headers=headers)
+    asyncio.ensure_future(sent).add_done_callback(lambda _: span.end())
+    return sent

@@ -1,0 +1,122 @@
+"""OpenTelemetry traces of every FinanceLake process, set up once per process from settings.
+
+`configure_tracing` installs a TracerProvider that exports over OTLP/gRPC in batches and
+samples new traces at `sample_ratio` (a span whose caller was sampled is always recorded).
+When tracing is off nothing is installed: the API's no-op tracer answers, no span records,
+and the helpers below return at their first check.
+
+Our own spans only ever continue a trace: traces start at the gRPC server interceptor (or at
+Envoy, for a browser's request), so code that finds no recording span creates none.
+
+Kafka carries a trace in each record's headers (W3C `traceparent` and `tracestate`):
+`kafka_headers` writes the current context, `context_from_headers` reads it back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext
+
+from financelake.services.settings import TracingSettings
+
+logger = logging.getLogger(__name__)
+
+# How Kafka clients hand record headers over: pairs, or a mapping.
+RecordHeaders = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None
+_TRACE_HEADERS = ("traceparent", "tracestate")
+# Links a batch span keeps to the traces of its other records; the rest are counted only.
+MAX_LINKS = 32
+
+
+def configure_tracing(
+    settings: TracingSettings, service: str, exporter: SpanExporter | None = None
+) -> TracerProvider | None:
+    """Install this process's TracerProvider for `service` (`ingestion`, `worker`, ...),
+    exporting to `exporter` (default: OTLP to `settings.otlp_endpoint`); None when off."""
+    if not settings.enabled:
+        return None
+    provider = TracerProvider(
+        resource=Resource.create(
+            {"service.name": f"financelake-{service}", "service.namespace": "financelake"}
+        ),
+        sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+    )
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            exporter or OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True),
+            schedule_delay_millis=settings.export_delay_ms,
+        )
+    )
+    trace.set_tracer_provider(provider)
+    logger.info(
+        "tracing on",
+        extra={"otlp_endpoint": settings.otlp_endpoint, "sample_ratio": settings.sample_ratio},
+    )
+    return provider
+
+
+def server_interceptor() -> object:
+    """The grpc.aio server interceptor starting (or continuing) a trace per RPC; health
+    checks, which Envoy and the supervisor send every few seconds, are not traced."""
+    return aio_server_interceptor(filter_=filters.negate(filters.health_check()))  # type: ignore[no-untyped-call]
+
+
+def recording() -> bool:
+    """Whether the current span records: the cheap test every tracing helper starts with."""
+    return trace.get_current_span().is_recording()
+
+
+def kafka_headers(context: Context | None = None) -> list[tuple[str, bytes]] | None:
+    """`context` (default: the current one) as Kafka record headers; None when its span
+    does not record."""
+    if not trace.get_current_span(context).is_recording():
+        return None
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=context)
+    return [(key, value.encode()) for key, value in carrier.items() if key in _TRACE_HEADERS]
+
+
+def context_from_headers(headers: RecordHeaders) -> Context | None:
+    """The trace context a record's headers carry, or None."""
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    carrier = {key: value.decode() for key, value in pairs if key in _TRACE_HEADERS}
+    if "traceparent" not in carrier:
+        return None
+    return propagate.extract(carrier)
+
+
+def batch_parent(headers: Iterable[RecordHeaders]) -> tuple[Context | None, list[Link]]:
+    """Where a batch's span belongs: the trace of its first traced record (None when no
+    record is traced), linked to the spans of up to MAX_LINKS of the others."""
+    parent: Context | None = None
+    links: list[Link] = []
+    for record_headers in headers:
+        context = context_from_headers(record_headers)
+        if context is None:
+            continue
+        if parent is None:
+            parent = context
+        elif len(links) < MAX_LINKS:
+            links.append(Link(trace.get_current_span(context).get_span_context()))
+    return parent, links
+
+
+def continued(spans: list[SpanContext]) -> tuple[Context | None, list[Link]]:
+    """The parent and links of work that covers several earlier spans (a commit of many
+    batches): the first one's trace, linked to the others."""
+    if not spans:
+        return None, []
+    parent = trace.set_span_in_context(NonRecordingSpan(spans[0]))
+    return parent, [Link(span) for span in spans[1 : MAX_LINKS + 1]]
