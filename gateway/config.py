@@ -18,10 +18,15 @@ The HTTP filters run in this order, each for a reason:
 6. router.
 
 Besides the gRPC routes, Envoy answers `/openapi.json` and the built UI (`gateway.ui`) itself.
+
+With tracing on (`settings.tracing`), Envoy's OpenTelemetry tracer starts (or continues) the
+trace of every request, exports its spans over OTLP like the servers do, passes the context
+upstream in `traceparent`, and answers the trace id in `x-trace-id` (the UI links to it).
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -56,12 +61,15 @@ _HEALTH_INTERVAL = "5s"
 _HEALTH_TIMEOUT = "1s"
 _CONNECT_TIMEOUT = "1s"
 _GRPC_HEADERS = "content-type,x-grpc-web,x-user-agent,grpc-timeout,x-request-id,authorization"
-_EXPOSED_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin,x-request-id"
+_EXPOSED_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin,x-request-id,x-trace-id"
+TRACE_ID_HEADER = "x-trace-id"
+OTLP_CLUSTER = "otlp"
 # One JSON object per request on stdout; `%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%` is the REST path
 # the client sent, before the transcoder rewrote it.
 _ACCESS_LOG_FORMAT: dict[str, str] = {
     "time": "%START_TIME%",
     "request_id": "%REQ(X-REQUEST-ID)%",
+    "trace_id": "%TRACE_ID%",
     "method": "%REQ(:METHOD)%",
     "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
     "grpc_path": "%REQ(:PATH)%",
@@ -316,11 +324,14 @@ def _listener(
                     "domains": ["*"],
                     "routes": _routes(settings, openapi, ui),
                     "typed_per_filter_config": {"envoy.filters.http.cors": _cors_policy(settings)},
+                    "response_headers_to_add": _trace_id_header(settings),
                 }
             ],
         },
         "http_filters": _http_filters(settings, descriptor),
     }
+    if settings.tracing.enabled:
+        manager["tracing"] = _tracing(settings)
     return {
         "name": "gateway",
         "address": _socket(host, settings.gateway.port),
@@ -337,6 +348,52 @@ def _listener(
     }
 
 
+def _otlp_address(settings: Settings) -> tuple[str, int]:
+    endpoint = urllib.parse.urlsplit(settings.tracing.otlp_endpoint)
+    return endpoint.hostname or "127.0.0.1", endpoint.port or 4317
+
+
+def _otlp_cluster(settings: Settings) -> Json:
+    host, port = _otlp_address(settings)
+    return {
+        "name": OTLP_CLUSTER,
+        "connect_timeout": _CONNECT_TIMEOUT,
+        "type": "STRICT_DNS",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": f"{_TYPE}upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": OTLP_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(host, port)}}]}],
+        },
+    }
+
+
+def _tracing(settings: Settings) -> Json:
+    return {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                "grpc_service": {"envoy_grpc": {"cluster_name": OTLP_CLUSTER}, "timeout": "1s"},
+                "service_name": "financelake-gateway",
+            },
+        },
+        # New traces at the servers' ratio; a request arriving with a sampled traceparent
+        # is traced whatever this says.
+        "random_sampling": {"value": settings.tracing.sample_ratio * 100},
+    }
+
+
+def _trace_id_header(settings: Settings) -> list[Json]:
+    if not settings.tracing.enabled:
+        return []
+    return [{"header": {"key": TRACE_ID_HEADER, "value": "%TRACE_ID%"}}]
+
+
 def build_config(
     settings: Settings, target: Target, descriptor: Path, openapi: str, ui: list[Json]
 ) -> Json:
@@ -344,10 +401,13 @@ def build_config(
     `descriptor` (as `gateway.descriptor` writes it, an absolute path where Envoy runs),
     serving `openapi` (the document's text) at `/openapi.json` and the UI by the `ui` routes
     (`gateway.ui.ui_routes`)."""
+    clusters = [_cluster(settings, target, server) for server in SERVER_SERVICES]
+    if settings.tracing.enabled:
+        clusters.append(_otlp_cluster(settings))
     return {
         "admin": {"address": _socket("127.0.0.1", settings.gateway.admin_port)},
         "static_resources": {
             "listeners": [_listener(settings, target, descriptor, openapi, ui)],
-            "clusters": [_cluster(settings, target, server) for server in SERVER_SERVICES],
+            "clusters": clusters,
         },
     }
