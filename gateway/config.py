@@ -26,6 +26,7 @@ upstream in `traceparent`, and answers the trace id in `x-trace-id` (the UI link
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from enum import StrEnum
 from pathlib import Path
@@ -152,6 +153,8 @@ def _cluster(settings: Settings, target: Target, server: str) -> Json:
 
 
 OPENAPI_PATH = "/openapi.json"
+# What the browser UI needs to know at run time (where traces are viewed), answered by Envoy.
+UI_CONFIG_PATH = "/ui-config.json"
 # Envoy caps a direct response body at 4 KiB unless told otherwise; the OpenAPI document is
 # ~90 KB, a UI bundle's largest chunk ~1 MB.
 _MAX_DIRECT_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -168,7 +171,15 @@ def _routes(settings: Settings, openapi: str, ui: list[Json]) -> list[Json]:
             "response_headers_to_add": [
                 {"header": {"key": "content-type", "value": "application/json"}}
             ],
-        }
+        },
+        {
+            "match": {"path": UI_CONFIG_PATH},
+            "direct_response": {"status": 200, "body": {"inline_string": _ui_config(settings)}},
+            "response_headers_to_add": [
+                {"header": {"key": "content-type", "value": "application/json"}},
+                {"header": {"key": "cache-control", "value": "no-cache"}},
+            ],
+        },
     ]
     # Exact stream paths first: the first matching route wins, and they must not inherit the
     # unary timeout. `idle_timeout: 0s` also lifts the 5-minute stream idle timeout, since a
@@ -386,6 +397,13 @@ def _tracing(settings: Settings) -> Json:
         # is traced whatever this says.
         "random_sampling": {"value": settings.tracing.sample_ratio * 100},
     }
+
+
+def _ui_config(settings: Settings) -> str:
+    """`{"trace_url": ".../trace/{trace_id}"}` with tracing on, `{"trace_url": null}` off."""
+    viewer = settings.tracing.viewer_url.rstrip("/")
+    trace_url = f"{viewer}/trace/{{trace_id}}" if settings.tracing.enabled else None
+    return json.dumps({"trace_url": trace_url})
 
 
 def _trace_id_header(settings: Settings) -> list[Json]:

@@ -264,6 +264,10 @@ class TracingSettings(BaseModel):
     export_delay_ms: int = Field(
         default=2000, ge=1, description="Longest a finished span waits for its export batch"
     )
+    viewer_url: str = Field(
+        default="http://localhost:16686",
+        description="The trace viewer (Jaeger's UI) the web UI links trace ids to",
+    )
 
 
 class Settings(BaseSettings):

@@ -48,6 +48,8 @@ async def test_a_rest_call_is_traced_from_envoy_to_the_server(tmp_path: Path) ->
                 reply = await acall(f"{gateway.url}/v1/symbols")
                 assert reply.status == 200, reply.body
                 trace_id = int(reply.headers[TRACE_ID_HEADER], 16)
+                ui_config = (await acall(f"{gateway.url}/ui-config.json")).json()
+                assert ui_config == {"trace_url": "http://localhost:16686/trace/{trace_id}"}
 
                 deadline = time.monotonic() + 30
                 while not (

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from financelake.gateway.config import Target
+from financelake.gateway.config import TRACE_ID_HEADER, Target
 from financelake.gateway.envoy import validate
 from financelake.gateway.render import render
 from financelake.gateway.ui import NOT_BUILT, UI_PAGES
@@ -170,3 +170,11 @@ async def test_without_a_build_the_pages_say_how_to_make_one(tmp_path: Path) -> 
         assert reply.headers["content-type"] == "text/plain; charset=utf-8"
         assert reply.body.decode() == NOT_BUILT
     assert asset.status == 404
+
+
+async def test_the_ui_config_says_tracing_is_off(gateway: Gateway) -> None:
+    reply = await acall(f"{gateway.url}/ui-config.json")
+
+    assert reply.status == 200, reply.body
+    assert reply.json() == {"trace_url": None}
+    assert TRACE_ID_HEADER not in reply.headers

@@ -1,6 +1,7 @@
 // The loading, empty and error states every view shows, each saying what to do next.
 import type { ReactNode } from "react";
 import { adviseOn } from "../api/errors";
+import { traceIdOf, traceLink, useTraceUrlTemplate } from "../api/traces";
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -21,6 +22,9 @@ export function Empty({ title, children }: { title: string; children: ReactNode 
 
 export function ErrorView({ error, what, onRetry }: { error: unknown; what: string; onRetry?: () => void }) {
   const { title, detail, advice } = adviseOn(error);
+  const traceId = traceIdOf(error);
+  const template = useTraceUrlTemplate(traceId !== null);
+  const link = traceId ? traceLink(template, traceId) : null;
   return (
     <div className="state state-error" role="alert">
       <strong>
@@ -28,6 +32,18 @@ export function ErrorView({ error, what, onRetry }: { error: unknown; what: stri
       </strong>
       {detail && <code className="error-detail">{detail}</code>}
       <div>{advice}</div>
+      {traceId && (
+        <div className="muted">
+          Trace{" "}
+          {link ? (
+            <a href={link} target="_blank" rel="noreferrer">
+              <code>{traceId}</code>
+            </a>
+          ) : (
+            <code>{traceId}</code>
+          )}
+        </div>
+      )}
       {onRetry && (
         <button type="button" onClick={onRetry}>
           Retry

@@ -71,3 +71,17 @@ describe("page helpers", () => {
     expect(parseColumnMapping("Date=time, Ticker = symbol\nbad")).toEqual({ Date: "time", Ticker: "symbol" });
   });
 });
+
+describe("ErrorView traces", () => {
+  it("links the failed call's trace to the viewer the gateway names", async () => {
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async () => new Response(JSON.stringify({ trace_url: "http://jaeger:16686/trace/{trace_id}" }))),
+    );
+    const error = new ConnectError("boom", Code.Internal, new Headers({ "x-trace-id": "4bf92f3577b34da6a3ce929d0e0e4736" }));
+    render(<ErrorView error={error} what="the quote" />);
+    const link = await screen.findByRole("link", { name: "4bf92f3577b34da6a3ce929d0e0e4736" });
+    expect(link.getAttribute("href")).toBe("http://jaeger:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736");
+    vi.unstubAllGlobals();
+  });
+});
