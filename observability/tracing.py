@@ -23,7 +23,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext
 
@@ -34,15 +34,13 @@ logger = logging.getLogger(__name__)
 # How Kafka clients hand record headers over: pairs, or a mapping.
 RecordHeaders = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None
 _TRACE_HEADERS = ("traceparent", "tracestate")
-# Links a batch span keeps to the traces of its other records; the rest are counted only.
+# Links a batch span keeps to the traces of its other records (a span's links are bounded).
 MAX_LINKS = 32
 
 
-def configure_tracing(
-    settings: TracingSettings, service: str, exporter: SpanExporter | None = None
-) -> TracerProvider | None:
+def configure_tracing(settings: TracingSettings, service: str) -> TracerProvider | None:
     """Install this process's TracerProvider for `service` (`ingestion`, `worker`, ...),
-    exporting to `exporter` (default: OTLP to `settings.otlp_endpoint`); None when off."""
+    exporting over OTLP to `settings.otlp_endpoint`; None when tracing is off."""
     if not settings.enabled:
         return None
     provider = TracerProvider(
@@ -53,7 +51,7 @@ def configure_tracing(
     )
     provider.add_span_processor(
         BatchSpanProcessor(
-            exporter or OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True),
+            OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True),
             schedule_delay_millis=settings.export_delay_ms,
         )
     )

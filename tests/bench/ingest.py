@@ -10,7 +10,10 @@ each on a fresh 6-partition topic, with 1,000-trade TickBatches built before any
   service's own producer settings (`publisher.producer_config`): the limit, no gRPC;
 * `naive_ticks_per_s`: one JSON record per trade through a default aiokafka producer
   (acks=all), the design the columnar batches replace;
-* `batch_p50_ms` / `batch_p99_ms`: one caller, sequential single-batch `PublishTicks`.
+* `batch_p50_ms` / `batch_p99_ms`: one caller, sequential single-batch `PublishTicks`;
+* `publish_traced_*_ticks_per_s`: `PublishTicks` again with tracing on in the server (every
+  call a trace sampled at 1.0 or 0.01, its Kafka records carrying it), exporting over OTLP
+  to a receiver process (`tests.bench.otlp_sink`); `tracing_ratio_*` against tracing off.
 
 Every measurement ends with a cheap correctness check: what the server says it accepted equals
 what was sent, and the topic's end offsets add up to the records sent (warm-up included).
@@ -36,7 +39,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,8 @@ SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "BRK.B", "BTC-USD", "EURUSD=X", "^GSP
 EXCHANGES = ("XNAS", "XNYS", "ARCX", "BATS", "EDGX", "IEXG")
 _METHOD = f"/{SERVICE_NAME}/"
 _SERVER_START_S = 60.0
+# Tracing runs: (result label, sample ratio).
+TRACED = (("1", 1.0), ("001", 0.01))
 
 
 # ---- the data, built once before any timing ----------------------------------------------
@@ -190,6 +195,8 @@ class ServerProcess:
     home: Path
     profile: Path | None = None
     """Where py-spy writes the server's sampled stacks (collapsed), or None."""
+    env: dict[str, str] = field(default_factory=dict)
+    """FINANCELAKE_* beyond the broker, topic, port and home (tracing)."""
     port: int = 0
     process: asyncio.subprocess.Process | None = None
     sampler: asyncio.subprocess.Process | None = None
@@ -207,6 +214,7 @@ class ServerProcess:
             "FINANCELAKE_SERVERS__HOST": "127.0.0.1",
             "FINANCELAKE_SERVERS__INGESTION_PORT": str(self.port),
             "FINANCELAKE_HOME": str(self.home),
+            **self.env,
         }
         argv = [sys.executable, "-m", "financelake.services.ingestion"]
         with self.log.open("wb") as log:
@@ -258,6 +266,39 @@ class ServerProcess:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+
+
+@dataclass
+class OtlpSink:
+    """`python -m tests.bench.otlp_sink` on a free port: where traced servers export."""
+
+    port: int = 0
+    spans: int = 0
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> OtlpSink:
+        self.port = free_port("127.0.0.1")
+        self.process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "tests.bench.otlp_sink", str(self.port)),
+            stdout=asyncio.subprocess.PIPE,
+            cwd=REPO,
+        )
+        assert self.process.stdout is not None
+        ready = await asyncio.wait_for(self.process.stdout.readline(), _SERVER_START_S)
+        assert ready.strip() == b"ready", ready
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        # After the server's exit (SIGTERM), which flushed its last spans here.
+        assert self.process is not None
+        assert self.process.stdout is not None
+        self.process.terminate()
+        self.spans = int((await self.process.stdout.read()).strip() or 0)
+        await self.process.wait()
 
 
 def channel_to(server: ServerProcess) -> grpc.aio.Channel:
@@ -510,6 +551,29 @@ async def measure(settings: Settings, home: Path, options: Options) -> dict[str,
     check("publish", topic, publish)
     print(f"publish  {publish.per_s:>12,.0f} trades/s", file=sys.stderr)
 
+    traced: dict[str, Run] = {}
+    spans: dict[str, int] = {}
+    for label, ratio in TRACED:
+        topic = create_topic(bootstrap, f"traced-{label}")
+        async with OtlpSink() as sink:
+            tracing = {
+                "FINANCELAKE_TRACING__ENABLED": "true",
+                "FINANCELAKE_TRACING__OTLP_ENDPOINT": sink.endpoint,
+                "FINANCELAKE_TRACING__SAMPLE_RATIO": str(ratio),
+            }
+            async with ServerProcess(bootstrap, topic, home, env=tracing) as server:
+                traced[label] = await timed(
+                    lambda until: publish_callers(server, requests, options.callers, per, until),
+                    options.warmup_s,
+                    options.duration_s,
+                )
+        spans[label] = sink.spans
+        check(f"traced {label}", topic, traced[label])
+        print(
+            f"traced {ratio:<4} {traced[label].per_s:>10,.0f} trades/s, {sink.spans:,} spans",
+            file=sys.stderr,
+        )
+
     topic = create_topic(bootstrap, "latency")
     async with ServerProcess(bootstrap, topic, home, profile_of("latency")) as server:
         latencies = await publish_latency(server, singles, options.latency_calls)
@@ -524,6 +588,14 @@ async def measure(settings: Settings, home: Path, options: Options) -> dict[str,
         "batch_p99_ms": round(percentile(latencies, 0.99), 3),
         "ratio_vs_raw": round(ingest.per_s / raw.per_s, 3),
         "ratio_vs_naive": round(ingest.per_s / slow.per_s, 2),
+        **{
+            f"publish_traced_{label}_ticks_per_s": round(run.per_s) for label, run in traced.items()
+        },
+        **{
+            f"tracing_ratio_{label}": round(run.per_s / publish.per_s, 3)
+            for label, run in traced.items()
+        },
+        "traced_spans_exported": spans,
         "config": {
             "trades_per_batch": ROWS,
             "symbols": list(SYMBOLS),
@@ -583,6 +655,17 @@ def table(result: dict[str, Any]) -> list[Row]:
         ("ratio_vs_raw", f"{result['ratio_vs_raw']:.3f}", "target >= 0.5"),
         ("ratio_vs_naive", f"{result['ratio_vs_naive']:.1f}", ""),
     ]
+    for label, ratio in TRACED:
+        rows.append(
+            (
+                f"publish_traced_{label}_ticks_per_s",
+                f"{result[f'publish_traced_{label}_ticks_per_s']:,}",
+                f"PublishTicks, tracing on, sampling {ratio}; "
+                f"{result['traced_spans_exported'][label]:,} spans exported",
+            )
+        )
+        target = "target >= 0.9" if ratio < 1 else ""
+        rows.append((f"tracing_ratio_{label}", f"{result[f'tracing_ratio_{label}']:.3f}", target))
     return rows
 
 

@@ -14,11 +14,7 @@ import {
   parseSymbols,
   toCandle,
   toSeconds,
-  upsertCandle,
-  type Candle,
 } from "./convert";
-
-const candle = (time: number, close: number): Candle => ({ time, open: close, high: close, low: close, close, volume: 1 });
 
 describe("timestamps and int64", () => {
   it("turns a Timestamp's bigint seconds and nanos into fractional seconds", () => {
@@ -35,14 +31,6 @@ describe("candles", () => {
   it("keys a bar by its start in whole seconds", () => {
     const bar = create(BarSchema, { startTime: timestampFromMs(1_767_225_660_000), open: 1, high: 3, low: 0.5, close: 2, volume: 10 });
     expect(toCandle(bar)).toEqual({ time: 1_767_225_660, open: 1, high: 3, low: 0.5, close: 2, volume: 10 });
-  });
-
-  it("amends the bar in progress, appends a new one, inserts a late one in order", () => {
-    const history = [candle(60, 1), candle(120, 2)];
-    expect(upsertCandle(history, candle(120, 5))).toEqual([candle(60, 1), candle(120, 5)]);
-    expect(upsertCandle(history, candle(180, 3))).toEqual([...history, candle(180, 3)]);
-    expect(upsertCandle(history, candle(90, 4))).toEqual([candle(60, 1), candle(90, 4), candle(120, 2)]);
-    expect(history).toHaveLength(2);
   });
 });
 

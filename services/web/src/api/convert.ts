@@ -51,12 +51,6 @@ export const INTERVALS: readonly IntervalOption[] = [
   { interval: Interval.INTERVAL_1WK, label: "1wk", seconds: 7 * DAY_S, lookbackSeconds: 10 * 365 * DAY_S },
 ];
 
-export function intervalOption(interval: Interval): IntervalOption {
-  const option = INTERVALS.find((candidate) => candidate.interval === interval);
-  if (!option) throw new Error(`unknown interval ${interval}`);
-  return option;
-}
-
 export function intervalLabel(interval: Interval): string {
   return INTERVALS.find((candidate) => candidate.interval === interval)?.label ?? "unknown";
 }
@@ -84,21 +78,6 @@ export function toCandle(bar: Bar): Candle {
     close: bar.close,
     volume: bar.volume,
   };
-}
-
-/**
- * `candles` with `candle` put in its place: it replaces the bar with the same start (a live
- * bar being amended), is appended when newer, inserted in order when older. Returns a new array.
- */
-export function upsertCandle(candles: readonly Candle[], candle: Candle): Candle[] {
-  const last = candles[candles.length - 1];
-  if (!last || candle.time > last.time) return [...candles, candle];
-  const next = [...candles];
-  let index = next.length - 1;
-  while (index >= 0 && next[index]!.time > candle.time) index -= 1;
-  if (index >= 0 && next[index]!.time === candle.time) next[index] = candle;
-  else next.splice(index + 1, 0, candle);
-  return next;
 }
 
 export interface LinePoint {
