@@ -10,13 +10,14 @@ CACHE := $(HOME)/.cache/financelake
 TOOLS := $(CACHE)/bin
 UV_VERSION := 0.13.9
 GRPCURL_VERSION := v1.9.3
+JAEGER_VERSION := v1.76.0
 
 export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 
 # The strict editable install links each file; it is redone when the set of files changes.
 PKG_FILES_HASH := $(shell find services stream models gateway observability gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
 
-.PHONY: help up down status test lint gen check-gen python-env node-env web browser tools kafka-jars clean \
+.PHONY: help up down status test lint gen check-gen python-env node-env web browser tools jaeger kafka-jars clean \
 	bench-ingest bench-stream bench-marketdata bench-predict bench-gateway
 
 help:  ## List the targets
@@ -66,13 +67,26 @@ $(TOOLS)/grpcurl:
 	@command -v go >/dev/null || { echo "Go is required to build grpcurl (the interop test client): install Go 1.22+"; exit 1; }
 	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
-tools: $(TOOLS)/grpcurl  ## Test tools built from Go modules, cached in ~/.cache/financelake/bin
+# Jaeger v2 (the OTLP trace store and query API the UI's trace view reads). Its go.mod has
+# replace directives, which `go install pkg@version` refuses: it is built as a tool of a
+# throwaway module instead.
+$(TOOLS)/jaeger:
+	@command -v go >/dev/null || { echo "Go is required to build Jaeger: install Go 1.24+"; exit 1; }
+	rm -rf $(CACHE)/jaeger-build && mkdir -p $(CACHE)/jaeger-build $(TOOLS)
+	cd $(CACHE)/jaeger-build && go mod init financelake-jaeger >/dev/null 2>&1 \
+		&& go get -tool github.com/jaegertracing/jaeger/cmd/jaeger@$(JAEGER_VERSION) \
+		&& go build -o $(abspath $(TOOLS))/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+	rm -rf $(CACHE)/jaeger-build
+
+jaeger: $(TOOLS)/jaeger  ## Build Jaeger v2 from its Go module into ~/.cache/financelake/bin
+
+tools: $(TOOLS)/grpcurl $(TOOLS)/jaeger  ## Tools built from Go modules, cached in ~/.cache/financelake/bin
 
 kafka-jars: python-env  ## Resolve the pinned Kafka release from Maven Central into the cache
 	$(BIN)/financelake kafka provision
 
 # ---- the two commands -----------------------------------------------------------------
-up: python-env web  ## Start Kafka and every server; Ctrl-C or `make down` stops them
+up: python-env web $(if $(filter true,$(FINANCELAKE_TRACING__ENABLED)),jaeger)  ## Start Kafka and every server; Ctrl-C or `make down` stops them
 	$(BIN)/financelake up
 
 down: python-env  ## Stop everything `make up` started

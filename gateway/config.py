@@ -65,6 +65,12 @@ _GRPC_HEADERS = "content-type,x-grpc-web,x-user-agent,grpc-timeout,x-request-id,
 _EXPOSED_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin,x-request-id,x-trace-id"
 TRACE_ID_HEADER = "x-trace-id"
 OTLP_CLUSTER = "otlp"
+TRACE_QUERY_CLUSTER = "trace_query"
+# Jaeger's query API as the UI's trace view asks for it (Jaeger's own JSON API path).
+TRACE_API_PREFIX = "/api/traces/"
+# The UI's trace page (also a page prefix in `gateway.ui`).
+UI_TRACE_PAGE = "/traces/"
+CLUSTER_JAEGER_QUERY = ("jaeger-query", 16686)
 # One JSON object per request on stdout; `%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%` is the REST path
 # the client sent, before the transcoder rewrote it.
 _ACCESS_LOG_FORMAT: dict[str, str] = {
@@ -207,6 +213,18 @@ def _routes(settings: Settings, openapi: str, ui: list[Json]) -> list[Json]:
                     },
                 }
             )
+    if settings.tracing.enabled:
+        routes.append(
+            {
+                "match": {"prefix": TRACE_API_PREFIX},
+                "route": {
+                    "cluster": TRACE_QUERY_CLUSTER,
+                    "timeout": _seconds(settings.gateway.request_timeout_s),
+                },
+                # Looking at a trace is not itself traced.
+                "tracing": {"overall_sampling": {"numerator": 0, "denominator": "HUNDRED"}},
+            }
+        )
     # The UI last: its paths never shadow an API route.
     return routes + ui
 
@@ -359,28 +377,42 @@ def _listener(
     }
 
 
-def _otlp_address(settings: Settings) -> tuple[str, int]:
-    endpoint = urllib.parse.urlsplit(settings.tracing.otlp_endpoint)
-    return endpoint.hostname or "127.0.0.1", endpoint.port or 4317
+def _url_address(url: str, default_port: int) -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
-def _otlp_cluster(settings: Settings) -> Json:
-    host, port = _otlp_address(settings)
+def _plain_cluster(name: str, host: str, port: int, http2: bool) -> Json:
+    """An upstream without health checks: the trace exporter's and the trace store's."""
+    protocol: Json = {"http2_protocol_options": {}} if http2 else {"http_protocol_options": {}}
     return {
-        "name": OTLP_CLUSTER,
+        "name": name,
         "connect_timeout": _CONNECT_TIMEOUT,
         "type": "STRICT_DNS",
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": f"{_TYPE}upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
+                "explicit_http_config": protocol,
             }
         },
         "load_assignment": {
-            "cluster_name": OTLP_CLUSTER,
+            "cluster_name": name,
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(host, port)}}]}],
         },
     }
+
+
+def _tracing_clusters(settings: Settings, target: Target) -> list[Json]:
+    """Where Envoy exports its spans (OTLP/gRPC), and Jaeger's query API the UI reads."""
+    otlp_host, otlp_port = _url_address(settings.tracing.otlp_endpoint, 4317)
+    if target is Target.CLUSTER:
+        query_host, query_port = CLUSTER_JAEGER_QUERY
+    else:
+        query_host, query_port = _url_address(settings.tracing.jaeger_query_url, 16686)
+    return [
+        _plain_cluster(OTLP_CLUSTER, otlp_host, otlp_port, http2=True),
+        _plain_cluster(TRACE_QUERY_CLUSTER, query_host, query_port, http2=False),
+    ]
 
 
 def _tracing(settings: Settings) -> Json:
@@ -400,9 +432,9 @@ def _tracing(settings: Settings) -> Json:
 
 
 def _ui_config(settings: Settings) -> str:
-    """`{"trace_url": ".../trace/{trace_id}"}` with tracing on, `{"trace_url": null}` off."""
-    viewer = settings.tracing.viewer_url.rstrip("/")
-    trace_url = f"{viewer}/trace/{{trace_id}}" if settings.tracing.enabled else None
+    """`{"trace_url": "/traces/{trace_id}"}` (the UI's trace view) with tracing on,
+    `{"trace_url": null}` off."""
+    trace_url = f"{UI_TRACE_PAGE}{{trace_id}}" if settings.tracing.enabled else None
     return json.dumps({"trace_url": trace_url})
 
 
@@ -421,7 +453,7 @@ def build_config(
     (`gateway.ui.ui_routes`)."""
     clusters = [_cluster(settings, target, server) for server in SERVER_SERVICES]
     if settings.tracing.enabled:
-        clusters.append(_otlp_cluster(settings))
+        clusters += _tracing_clusters(settings, target)
     return {
         "admin": {"address": _socket("127.0.0.1", settings.gateway.admin_port)},
         "static_resources": {

@@ -21,7 +21,15 @@ from financelake.gateway.config import Json
 
 # The UI router's pages: `/symbols/` has only pages below it, the others are a page each
 # (and may grow sub-pages).
-UI_PAGES: tuple[str, ...] = ("/markets", "/symbols/", "/alerts", "/pipeline", "/import", "/models")
+UI_PAGES: tuple[str, ...] = (
+    "/markets",
+    "/symbols/",
+    "/alerts",
+    "/pipeline",
+    "/import",
+    "/models",
+    "/traces/",
+)
 INDEX = "index.html"
 ASSETS = "assets"
 NOT_BUILT = "The FinanceLake UI is not built: run `make web` (or `make up`, which builds it)."

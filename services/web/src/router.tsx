@@ -9,6 +9,7 @@ export type Route =
   | { page: "pipeline" }
   | { page: "import" }
   | { page: "models" }
+  | { page: "trace"; traceId: string }
   | { page: "not-found"; path: string };
 
 const NAVIGATE_EVENT = "financelake:navigate";
@@ -18,6 +19,7 @@ export function parseRoute(pathname: string): Route {
   const [first, second] = parts;
   if (parts.length === 0 || (first === "markets" && parts.length === 1)) return { page: "markets" };
   if (first === "symbols" && second && parts.length === 2) return { page: "symbol", symbol: second.toUpperCase() };
+  if (first === "traces" && second && parts.length === 2) return { page: "trace", traceId: second };
   if (parts.length === 1 && (first === "alerts" || first === "pipeline" || first === "import" || first === "models")) {
     return { page: first };
   }

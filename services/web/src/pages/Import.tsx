@@ -7,6 +7,7 @@ import { useRef, useState, type FormEvent } from "react";
 import { ingestion } from "../api/clients";
 import { INTERVALS, formatInteger, fromSeconds, parseSymbols, toDate, formatTime } from "../api/convert";
 import { applyProgress, startProgress, type ImportProgress } from "../api/imports";
+import { TRACE_ID_HEADER, traceLink, useTraceUrlTemplate } from "../api/traces";
 import { ErrorView } from "../components/StatusViews";
 import { Link, symbolPath } from "../router";
 
@@ -46,6 +47,7 @@ export function ImportPage() {
   const [progress, setProgress] = useState<ImportProgress | null>(null);
   const [importedSymbols, setImportedSymbols] = useState<string[]>([]);
   const [error, setError] = useState<unknown>(null);
+  const [traceId, setTraceId] = useState<string | null>(null);
   const running = useRef<AbortController | null>(null);
 
   const isCsv = source === ImportSource.CSV;
@@ -80,11 +82,13 @@ export function ImportPage() {
     const controller = new AbortController();
     running.current = controller;
     setError(null);
+    setTraceId(null);
     setImportedSymbols(symbols);
     let current = startProgress();
     setProgress(current);
     try {
-      for await (const response of ingestion.importHistory(request, { signal: controller.signal })) {
+      const onHeader = (headers: Headers): void => setTraceId(headers.get(TRACE_ID_HEADER));
+      for await (const response of ingestion.importHistory(request, { signal: controller.signal, onHeader })) {
         current = applyProgress(current, response, symbols);
         setProgress(current);
       }
@@ -182,12 +186,14 @@ export function ImportPage() {
         </div>
       </form>
       {error !== null && <ErrorView error={error} what="the import" />}
-      {progress && <ImportStatus progress={progress} symbols={importedSymbols} />}
+      {progress && <ImportStatus progress={progress} symbols={importedSymbols} traceId={traceId} />}
     </section>
   );
 }
 
-function ImportStatus({ progress, symbols }: { progress: ImportProgress; symbols: string[] }) {
+function ImportStatus({ progress, symbols, traceId }: { progress: ImportProgress; symbols: string[]; traceId: string | null }) {
+  const template = useTraceUrlTemplate(traceId !== null);
+  const link = traceId ? traceLink(template, traceId) : null;
   const stateLabel = { [ImportState.UNSPECIFIED]: "starting", [ImportState.RUNNING]: "running", [ImportState.DONE]: "done", [ImportState.FAILED]: "failed" }[progress.state];
   return (
     <section className="card" aria-labelledby="progress-title" aria-live="polite">
@@ -201,6 +207,14 @@ function ImportStatus({ progress, symbols }: { progress: ImportProgress; symbols
         {progress.actionsPublished > 0 && <> · {formatInteger(progress.actionsPublished)} dividends and splits</>}
       </p>
       {progress.state === ImportState.FAILED && <p className="down">Failed: {progress.message}</p>}
+      {link && (
+        <p>
+          <a href={link} data-testid="import-trace">
+            See this import's trace
+          </a>{" "}
+          (the server's spans, the Kafka produce of each chunk, and the stream worker's processing and commits).
+        </p>
+      )}
       {progress.state === ImportState.DONE && symbols.length > 0 && (
         <p>
           Done. See {symbols.map((symbol, index) => (
