@@ -1,7 +1,8 @@
 """OpenTelemetry traces of every FinanceLake process, set up once per process from settings.
 
-`configure_tracing` installs a TracerProvider that exports over OTLP/gRPC in batches and
-samples new traces at `sample_ratio` (a span whose caller was sampled is always recorded).
+`configure_tracing` installs a TracerProvider that exports over OTLP/gRPC in batches; new
+traces are sampled at `sample_ratio` where they start (`services.server.tracing`, Envoy),
+and a span whose caller was sampled is always recorded.
 When tracing is off nothing is installed: the API's no-op tracer answers, no span records,
 and the helpers below return at their first check.
 
@@ -20,11 +21,10 @@ from collections.abc import Iterable, Mapping
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext
 
 from financelake.services.settings import TracingSettings
@@ -47,7 +47,9 @@ def configure_tracing(settings: TracingSettings, service: str) -> TracerProvider
         resource=Resource.create(
             {"service.name": f"financelake-{service}", "service.namespace": "financelake"}
         ),
-        sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+        # Roots are sampled where traces start (the gRPC server interceptor, Envoy), which
+        # then skip untraced calls entirely; everything else follows its parent.
+        sampler=ParentBased(ALWAYS_ON),
     )
     provider.add_span_processor(
         BatchSpanProcessor(
@@ -61,12 +63,6 @@ def configure_tracing(settings: TracingSettings, service: str) -> TracerProvider
         extra={"otlp_endpoint": settings.otlp_endpoint, "sample_ratio": settings.sample_ratio},
     )
     return provider
-
-
-def server_interceptor() -> object:
-    """The grpc.aio server interceptor starting (or continuing) a trace per RPC; health
-    checks, which Envoy and the supervisor send every few seconds, are not traced."""
-    return aio_server_interceptor(filter_=filters.negate(filters.health_check()))  # type: ignore[no-untyped-call]
 
 
 def recording() -> bool:

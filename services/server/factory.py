@@ -11,10 +11,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from financelake.observability.tracing import server_interceptor
 from financelake.services.server.errors import ErrorMappingInterceptor
 from financelake.services.server.health import ServerHealth
 from financelake.services.server.metrics import RpcMetricsInterceptor
+from financelake.services.server.tracing import TracingInterceptor
 from financelake.services.server.validation import FastPath, ValidationInterceptor
 from financelake.services.settings import Settings
 
@@ -69,7 +69,9 @@ def build_server(
         ("grpc.so_reuseport", 0),
     ]
     # Tracing outermost when on: the RPC's span covers everything the server does for it.
-    tracing = [server_interceptor()] if settings.tracing.enabled else []
+    tracing = (
+        [TracingInterceptor(settings.tracing.sample_ratio)] if settings.tracing.enabled else []
+    )
     server = grpc.aio.server(
         interceptors=[
             *tracing,

@@ -9,6 +9,7 @@ is written once per arity instead of once per shape.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
@@ -76,3 +77,20 @@ def with_behavior(
         request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+# context.code() may give the numeric code.
+_CODE_NAMES: dict[int, str] = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+def final_code(context: grpc.aio.ServicerContext, raised: BaseException | None) -> str:
+    """The status the client gets: what the handler set or aborted with, else OK; an
+    exception no interceptor mapped is UNKNOWN, a cancellation CANCELLED."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    if isinstance(code, int) and code:
+        return _CODE_NAMES.get(code, "UNKNOWN")
+    if raised is None:
+        return "OK"
+    return "CANCELLED" if isinstance(raised, asyncio.CancelledError) else "UNKNOWN"

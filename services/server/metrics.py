@@ -3,7 +3,6 @@ final status, and timed (the series are `financelake.observability.metrics`').""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,12 +18,10 @@ from financelake.observability.metrics import (
 from financelake.services.server.handlers import (
     behavior_of,
     call_unary,
+    final_code,
     iterate_stream,
     with_behavior,
 )
-
-# context.code() may give the numeric code.
-_CODE_NAMES: dict[int, str] = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 def rpc_type(handler: grpc.RpcMethodHandler) -> str:
@@ -34,19 +31,6 @@ def rpc_type(handler: grpc.RpcMethodHandler) -> str:
     if handler.request_streaming:
         return "client_stream"
     return "server_stream" if handler.response_streaming else "unary"
-
-
-def _final_code(context: grpc.aio.ServicerContext, raised: BaseException | None) -> str:
-    """The status the client gets: what the handler set or aborted with, else OK; an
-    exception no interceptor mapped is UNKNOWN, a cancellation CANCELLED."""
-    code = context.code()
-    if isinstance(code, grpc.StatusCode):
-        return str(code.name)
-    if isinstance(code, int) and code:
-        return _CODE_NAMES.get(code, "UNKNOWN")
-    if raised is None:
-        return "OK"
-    return "CANCELLED" if isinstance(raised, asyncio.CancelledError) else "UNKNOWN"
 
 
 class _MethodMetrics:
@@ -107,7 +91,7 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     raise
                 finally:
                     metrics.seconds.observe(time.perf_counter() - started)
-                    metrics.handled(_final_code(context, raised)).inc()
+                    metrics.handled(final_code(context, raised)).inc()
 
             return with_behavior(handler, stream)
 
@@ -122,6 +106,6 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 raise
             finally:
                 metrics.seconds.observe(time.perf_counter() - started)
-                metrics.handled(_final_code(context, raised)).inc()
+                metrics.handled(final_code(context, raised)).inc()
 
         return with_behavior(handler, unary)

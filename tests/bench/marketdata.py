@@ -85,7 +85,7 @@ from financelake.services.settings import Settings
 from financelake.stream.lake.catalog import open_catalog
 from financelake.stream.lake.tables import BARS, ensure_tables
 from financelake.stream.topics import ensure_topics
-from tests.bench.ingest import free_port, kafka
+from tests.bench.ingest import TRACED, OtlpSink, free_port, kafka
 from tests.bench.report import Row, publish
 
 REPO = Path(__file__).resolve().parents[2]
@@ -327,10 +327,14 @@ def service_process(
 
 
 @contextlib.contextmanager
-def server_process(settings: Settings, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """`python -m financelake.services.marketdata` on a free port, FINANCELAKE_* only."""
+def server_process(
+    settings: Settings, log: Path, extra: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`python -m financelake.services.marketdata` on a free port, FINANCELAKE_* only
+    (`extra`: more of them, e.g. tracing)."""
     port = free_port("127.0.0.1")
     env = {
+        **(extra or {}),
         "FINANCELAKE_KAFKA_BOOTSTRAP": settings.bootstrap_servers,
         "FINANCELAKE_HOME": str(settings.home),
         "FINANCELAKE_TOPICS__TICKS": settings.topics.ticks,
@@ -898,6 +902,24 @@ async def measure(settings: Settings, options: Options) -> dict[str, Any]:
             watch = await measure_watch(settings, port, options)
         assert process.poll() is None, tail(log)
 
+    # GetQuote again, with the server tracing every call (OTLP to a receiver process).
+    traced: dict[str, QuoteRun] = {}
+    for label, ratio in TRACED:
+        async with OtlpSink() as sink:
+            tracing = {
+                "FINANCELAKE_TRACING__ENABLED": "true",
+                "FINANCELAKE_TRACING__OTLP_ENDPOINT": sink.endpoint,
+                "FINANCELAKE_TRACING__SAMPLE_RATIO": str(ratio),
+            }
+            traced_log = settings.home / f"marketdata-traced-{label}.log"
+            with server_process(settings, traced_log, tracing) as (traced_process, traced_port):
+                await wait_ready(traced_process, traced_port, traced_log)
+                traced[label] = await quotes_in_process(traced_process.pid, traced_port, options)
+        print(
+            f"getquote traced {ratio}: {traced[label].req_per_s:,.0f}/s, {sink.spans:,} spans",
+            file=sys.stderr,
+        )
+
     m1_p50 = percentile(bars.m1_ms, 0.5)
     raw_p50 = percentile(bars.raw_ms, 0.5)
     quote_modes = [single] + ([multi] if multi is not None else [])
@@ -914,6 +936,12 @@ async def measure(settings: Settings, options: Options) -> dict[str, Any]:
         "getquote_p50_ms": round(percentile(paced, 0.5), 2),
         "getquote_saturated_p99_ms": round(best.p99_ms, 2),
         "getquote_client": best.mode,
+        **{f"getquote_traced_{label}_req_per_s": round(r.req_per_s) for label, r in traced.items()},
+        # Against the same closed loop (one client process) untraced.
+        **{
+            f"tracing_ratio_{label}": round(r.req_per_s / single.req_per_s, 3)
+            for label, r in traced.items()
+        },
         "watchbars_p50_ms": round(percentile(watch.latencies_ms, 0.5), 1),
         "watchbars_p99_ms": round(percentile(watch.latencies_ms, 0.99), 1),
         "watchbars_worst_watcher_p99_ms": round(percentile(watch.worst_per_bar_ms, 0.99), 1),
@@ -1018,6 +1046,16 @@ def table(result: dict[str, Any]) -> list[Row]:
         )
         for q in result["getquote_modes"]
     ]
+    for label, ratio in TRACED:
+        rows.append(
+            (
+                f"getquote_traced_{label}_req_per_s",
+                f"{result[f'getquote_traced_{label}_req_per_s']:,}",
+                f"the same closed loop (one client process), tracing on, sampling {ratio}",
+            )
+        )
+        target = "target >= 0.9" if ratio < 1 else ""
+        rows.append((f"tracing_ratio_{label}", f"{result[f'tracing_ratio_{label}']:.3f}", target))
     rows += [
         ("watchbars_p50_ms", f"{result['watchbars_p50_ms']:.1f}", "LogAppendTime -> watcher"),
         (

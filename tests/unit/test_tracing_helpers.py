@@ -1,4 +1,5 @@
-"""Trace context in Kafka headers and log lines, with no exporter: the helpers alone."""
+"""Trace context in Kafka headers, gRPC metadata and log lines, with no exporter: the
+helpers alone."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import logging
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from financelake.observability.tracing import (
@@ -16,6 +18,7 @@ from financelake.observability.tracing import (
     kafka_headers,
 )
 from financelake.services.server.logs import JsonFormatter
+from financelake.services.server.tracing import call_trace_parent
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 
@@ -68,3 +71,17 @@ def test_a_log_line_inside_a_span_names_its_trace_and_span() -> None:
     with trace.use_span(NonRecordingSpan(_span(0xBEEF))):
         line = json.loads(JsonFormatter().format(record))
     assert (line["trace_id"], line["span_id"]) == (f"{TRACE_ID:032x}", f"{0xBEEF:016x}")
+
+
+def test_a_call_continues_a_sampled_caller_and_samples_only_new_roots() -> None:
+    sampled = [("traceparent", f"00-{TRACE_ID:032x}-{0xC1:016x}-01"), ("x-other", "1")]
+    unsampled = [("traceparent", f"00-{TRACE_ID:032x}-{0xC2:016x}-00")]
+
+    parent = call_trace_parent(sampled, sample_ratio=0.0)
+    assert isinstance(parent, Context)
+    assert trace.get_current_span(parent).get_span_context().span_id == 0xC1
+    assert call_trace_parent(unsampled, sample_ratio=1.0) is False  # the caller decided
+    assert call_trace_parent((), sample_ratio=1.0) is True
+    assert call_trace_parent(None, sample_ratio=0.0) is False
+    drawn = [call_trace_parent((), sample_ratio=0.25) for _ in range(4000)]
+    assert 800 < drawn.count(True) < 1200
