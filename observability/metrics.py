@@ -55,6 +55,11 @@ LAKE_COMMIT_SECONDS = Histogram(
 LAKE_COMMITTED_ROWS = Counter(
     "financelake_lake_committed_rows", "Rows an agent committed to its lake table.", ("agent",)
 )
+LAKE_COMMITTED_FILES = Counter(
+    "financelake_lake_committed_files",
+    "Data files an agent's commits added to its lake table (compaction's input).",
+    ("agent",),
+)
 
 # The prediction server (`financelake.models`).
 INFERENCE_SECONDS = Histogram(

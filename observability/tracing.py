@@ -15,9 +15,13 @@ Kafka carries a trace in each record's headers (W3C `traceparent` and `tracestat
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -25,11 +29,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, StatusCode
 
 from financelake.services.settings import TracingSettings
 
 logger = logging.getLogger(__name__)
+_TRACER = trace.get_tracer(__name__)
+_ENDING: set[asyncio.Future[None]] = set()
 
 # How Kafka clients hand record headers over: pairs, or a mapping.
 RecordHeaders = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None
@@ -114,3 +120,67 @@ def continued(spans: list[SpanContext]) -> tuple[Context | None, list[Link]]:
         return None, []
     parent = trace.set_span_in_context(NonRecordingSpan(spans[0]))
     return parent, [Link(span) for span in spans[1 : MAX_LINKS + 1]]
+
+
+class _ClientTracing(
+    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
+):
+    """A CLIENT span per bounded call (unary, or a server stream) of our own clients, sampled
+    at `sample_ratio` unless a span is already current, its context sent in the metadata
+    (`traceparent`), where the server continues it. Untraced calls go through untouched."""
+
+    def __init__(self, sample_ratio: float) -> None:
+        self._sample_ratio = sample_ratio
+
+    def _start(self, details: grpc.aio.ClientCallDetails) -> tuple[Any, Any]:
+        if not recording() and random.random() >= self._sample_ratio:
+            return None, details
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        service, _, name = method.lstrip("/").rpartition("/")
+        span = _TRACER.start_span(
+            method,
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+        )
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        metadata = grpc.aio.Metadata(*(tuple(details.metadata or ())), *carrier.items())
+        traced = grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+        return span, traced
+
+    @staticmethod
+    def _end_with(span: Any, call: Any) -> Any:
+        async def end(finished: Any) -> None:
+            code = await finished.code()  # a coroutine in grpc.aio, instant once done
+            span.set_attribute("rpc.grpc.status_code", code.name)
+            if code is not grpc.StatusCode.OK:
+                span.set_status(StatusCode.ERROR, code.name)
+            span.end()
+
+        def on_done(finished: Any) -> None:
+            task = asyncio.ensure_future(end(finished))
+            _ENDING.add(task)  # the loop holds tasks weakly
+            task.add_done_callback(_ENDING.discard)
+
+        call.add_done_callback(on_done)
+        return call
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        """Unary calls."""
+        span, details = self._start(details)
+        call = await continuation(details, request)
+        return call if span is None else self._end_with(span, call)
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        """Server streams (an import's progress)."""
+        span, details = self._start(details)
+        call = await continuation(details, request)
+        return call if span is None else self._end_with(span, call)
+
+
+def client_interceptors(settings: TracingSettings) -> list[grpc.aio.ClientInterceptor]:
+    """What our own gRPC clients (the CLI, the demo feed) add to their channels."""
+    return [_ClientTracing(settings.sample_ratio)] if settings.enabled else []

@@ -22,6 +22,7 @@ from financelake.gen.common.v1 import bar_pb2
 from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
+from financelake.observability.tracing import client_interceptors, configure_tracing
 from financelake.services.ingestion.convert import INTERVALS, timestamp
 from financelake.services.ingestion.records import Interval
 from financelake.services.settings import Settings
@@ -76,7 +77,8 @@ async def _import(settings: Settings, request: pb.ImportHistoryRequest) -> pb.Im
         TextColumn("{task.fields[published]:,} published, {task.fields[fetched]:,} read"),
         TimeElapsedColumn(),
     )
-    async with grpc.aio.insecure_channel(address) as channel:
+    interceptors = client_interceptors(settings.tracing)
+    async with grpc.aio.insecure_channel(address, interceptors=interceptors) as channel:
         stub = pb_grpc.IngestionServiceStub(channel)  # type: ignore[no-untyped-call]
         with Progress(*columns, console=err, transient=False) as progress:
             task = progress.add_task("starting", total=None, published=0, fetched=0)
@@ -100,6 +102,9 @@ async def _import(settings: Settings, request: pb.ImportHistoryRequest) -> pb.Im
 
 def _run(ctx: typer.Context, request: pb.ImportHistoryRequest) -> None:
     settings: Settings = ctx.obj
+    # An import from the command line is a trace of its own (when tracing is on); the
+    # provider flushes its spans when the command exits.
+    configure_tracing(settings.tracing, "cli")
     try:
         done = asyncio.run(_import(settings, request))
     except grpc.aio.AioRpcError as exc:

@@ -29,6 +29,7 @@ from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from financelake.models.bootstrap import train_first_models
+from financelake.observability.tracing import client_interceptors, configure_tracing
 from financelake.services.ingestion.convert import tick_batch, timestamp
 from financelake.services.ingestion.sources.synthetic import TradeTrickle
 from financelake.services.ingestion.sources.synthetic_model import SyntheticOptions
@@ -126,7 +127,8 @@ class LiveFeed:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Import history, then feed live trades until `stop`; retries while ingestion is away."""
     address = f"{settings.servers.host}:{settings.servers.ingestion_port}"
-    async with grpc.aio.insecure_channel(address) as channel:
+    interceptors = client_interceptors(settings.tracing)
+    async with grpc.aio.insecure_channel(address, interceptors=interceptors) as channel:
         stub = pb_grpc.IngestionServiceStub(channel)  # type: ignore[no-untyped-call]  # grpcio stubs are untyped
         history_start = int(time.time_ns() - settings.demo.history_days * 86_400e9)
         first_models: asyncio.Task[object] | None = None
@@ -159,6 +161,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
+    configure_tracing(settings.tracing, "demo-feed")
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -109,6 +109,8 @@ class CommitResult:
     snapshot_id: int | None
     bytes: int = 0
     """Bytes of the data files the snapshot added (its summary's `added-files-size`)."""
+    files: int = 0
+    """Data files the snapshot added (its summary's `added-data-files`)."""
 
 
 def state_key(group: str, partition: int) -> str:
@@ -250,12 +252,14 @@ class LakeAgent(ABC):
         )
         written = self.writer.append(self.table, rows, prepared.offsets, self.group, summary)
         snapshot = None if written is None else self.table.current_snapshot()
-        added = snapshot.summary.get("added-files-size") if snapshot and snapshot.summary else None
+        added = snapshot.summary if snapshot is not None and snapshot.summary else None
         return CommitResult(
             rows=written or 0,
             records=prepared.records,
             snapshot_id=None if snapshot is None else snapshot.snapshot_id,
-            bytes=int(added or 0),
+            # pyiceberg's Summary.get answers None for a missing key, whatever the default.
+            bytes=int(added.get("added-files-size") or 0) if added else 0,
+            files=int(added.get("added-data-files") or 0) if added else 0,
         )
 
     def release(self, partitions: Iterable[int]) -> None:

@@ -37,6 +37,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind
 from financelake.observability.metrics import (
     AGENT_RECORDS,
     LAKE_COMMIT_SECONDS,
+    LAKE_COMMITTED_FILES,
     LAKE_COMMITTED_ROWS,
 )
 from financelake.observability.tracing import batch_parent, continued, kafka_headers, recording
@@ -211,6 +212,7 @@ class TopicDriver:
         for agent, (result, elapsed) in zip(in_flight.agents, results, strict=True):
             LAKE_COMMIT_SECONDS.labels(agent.name).observe(elapsed)
             LAKE_COMMITTED_ROWS.labels(agent.name).inc(result.rows)
+            LAKE_COMMITTED_FILES.labels(agent.name).inc(result.files)
             logger.info(
                 "%s: committed %d rows from %d records in %.3f s (snapshot %s)",
                 agent.name,
@@ -271,6 +273,7 @@ def _timed_commit(
                 "financelake.commit.rows": result.rows,
                 "financelake.commit.records": result.records,
                 "financelake.commit.bytes": result.bytes,
+                "financelake.commit.files": result.files,
                 "financelake.commit.snapshot_id": str(result.snapshot_id),
             }
         )

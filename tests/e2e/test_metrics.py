@@ -129,6 +129,7 @@ def test_every_process_exports_red_and_pipeline_metrics_after_traffic(
     worker = _scrape(port["worker"])
     assert _total(worker, "financelake_agent_records_total", agent="bronze") > 0
     assert _total(worker, "financelake_lake_commit_seconds_count", agent="bronze") > 0
+    assert _total(worker, "financelake_lake_committed_files_total", agent="bronze") > 0
 
     stream = _scrape(port["stream"])
     assert _total(stream, handled, grpc_method="GetPipelineStatus", grpc_code="OK") >= 1

@@ -1,8 +1,9 @@
 """One published batch is one trace, from the client's call to the bar the worker emits.
 
-Real parts throughout: the ingestion server in this process with tracing on, the session's
-Kafka broker, the stream worker as its own process, and an OTLP/gRPC receiver on loopback
-that both processes export to. This process also records its spans in memory.
+Real parts throughout: our traced client and the ingestion server in this process with
+tracing on, the session's Kafka broker, the stream worker as its own process, and an
+OTLP/gRPC receiver on loopback that both processes export to. This process also records its
+spans in memory.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.trace import SpanKind
 
 from financelake.gen.common.v1 import tick_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
+from financelake.observability.tracing import client_interceptors
 from financelake.services.ingestion.server import build_server
 from financelake.services.settings import ServerSettings, Settings, TracingSettings
 from tests.fixtures.grpc import running_server, stub_for
@@ -84,7 +85,7 @@ async def test_one_batch_is_one_trace_from_the_client_call_to_the_emitted_bar(
         await wait_serving(server.channel)
         async with grpc.aio.insecure_channel(
             server.address,
-            interceptors=aio_client_interceptors(),  # type: ignore[no-untyped-call]
+            interceptors=client_interceptors(stream_settings.tracing),
         ) as channel:
             stub = stub_for(pb_grpc.IngestionServiceStub, channel)
             await stub.PublishTicks(pb.PublishTicksRequest(batches=[_batch()]), timeout=10)
@@ -117,6 +118,7 @@ async def test_one_batch_is_one_trace_from_the_client_call_to_the_emitted_bar(
     bronze = {a.key: a.value for a in by_name["commit bronze"].span.attributes}
     assert bronze["financelake.commit.rows"].int_value == 8
     assert bronze["financelake.commit.bytes"].int_value > 0
+    assert bronze["financelake.commit.files"].int_value >= 1
     emitted = by_name[f"publish {bars}"]
     assert (emitted.span.kind, emitted.span.parent_span_id) == (PRODUCER, batch.span.span_id)
     # This process's spans reached the receiver over OTLP too.
