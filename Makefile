@@ -17,7 +17,7 @@ export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 # The strict editable install links each file; it is redone when the set of files changes.
 PKG_FILES_HASH := $(shell find services stream models gateway observability gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
 
-.PHONY: help up down status test lint gen check-gen python-env node-env web browser tools jaeger kafka-jars clean \
+.PHONY: help up down status test lint lock gen check-gen python-env node-env web browser tools jaeger kafka-jars clean \
 	bench-ingest bench-stream bench-marketdata bench-predict bench-gateway
 
 help:  ## List the targets
@@ -40,6 +40,11 @@ $(VENV)/.pkg-$(PKG_FILES_HASH): $(VENV)/.deps-installed pyproject.toml setup.py
 	@touch $@
 
 python-env: $(VENV)/.pkg-$(PKG_FILES_HASH)  ## Create .venv with the locked dependencies and financelake
+
+# The runtime lock (the container image's) is resolved within the full one: same versions.
+lock: $(BIN)/uv  ## Re-resolve requirements.lock (with dev tools) and requirements.runtime.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev -p 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml -p 3.11 -c requirements.lock -o requirements.runtime.lock
 
 node_modules/.installed: package.json package-lock.json services/web/package.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -122,6 +127,7 @@ gen: python-env node-env  ## Regenerate gen/ from proto/
 lint: python-env node-env  ## ruff, mypy, buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m financelake.services.codegen protodeps
 	buf lint
 	$(BIN)/mypy -p financelake.services -p financelake.stream -p financelake.models -p financelake.gateway -p financelake.observability

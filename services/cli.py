@@ -10,12 +10,14 @@ to stderr.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from enum import StrEnum
 from types import FrameType
 from typing import Annotated
 
@@ -297,6 +299,26 @@ def topics_create(ctx: typer.Context) -> None:
     except TopicError as exc:
         raise _fail(str(exc)) from exc
     out.print(_topics_table(states))
+
+
+class Server(StrEnum):
+    """The gRPC servers `serve` runs."""
+
+    INGESTION = "ingestion"
+    MARKETDATA = "marketdata"
+    STREAM = "stream"
+    PREDICTION = "prediction"
+
+
+@app.command()
+def serve(ctx: typer.Context, server: Server) -> None:
+    """Run one gRPC server in the foreground until SIGTERM/SIGINT: the container image's
+    server roles (`up` runs all four itself)."""
+    # Imported here: each server pulls in only its own dependencies.
+    from financelake.services.server import run_server
+
+    module = importlib.import_module(f"financelake.services.{server.value}.server")
+    run_server(ctx.obj, server.value, module.build_server)
 
 
 @stream_app.command("worker")

@@ -13,6 +13,7 @@ from financelake.services.server.health import Dependency, ServerHealth
 from financelake.services.server.lifecycle import (
     ServerBuilder,
     run_process,
+    run_server,
     serve,
     start,
     stop,
@@ -31,6 +32,7 @@ __all__ = [
     "build_server",
     "configure_logging",
     "run_process",
+    "run_server",
     "serve",
     "start",
     "status_for",

@@ -90,6 +90,12 @@ async def _run(settings: Settings, build: ServerBuilder, name: str) -> None:
     await serve(server, health, settings.servers.grace_period_s)
 
 
+def run_server(settings: Settings, name: str, build: ServerBuilder) -> None:
+    """Configure logging, then serve until SIGTERM/SIGINT (`financelake serve <name>`)."""
+    configure_logging(settings.log_level)
+    asyncio.run(_run(settings, build, name))
+
+
 def run_process(name: str, build: ServerBuilder) -> None:
     """Entry point of `python -m financelake.services.<name>`: settings, logging, serve."""
     try:
@@ -97,5 +103,4 @@ def run_process(name: str, build: ServerBuilder) -> None:
     except ValidationError as exc:
         # Before logging exists: exit with the readable list of bad FINANCELAKE_* values.
         sys.exit(f"invalid FINANCELAKE_* settings for the {name} server:\n{exc}")
-    configure_logging(settings.log_level)
-    asyncio.run(_run(settings, build, name))
+    run_server(settings, name, build)

@@ -278,3 +278,40 @@ async def test_server_process_answers_grpcurl_and_stops_on_sigterm(
     await asyncio.sleep(0)  # let the drain task take the last lines
     assert any("received SIGTERM" in line for line in server_process.log), server_process.log
     assert all(json.loads(line) for line in server_process.log if line.startswith("{"))
+
+
+async def test_financelake_serve_is_the_same_server(tmp_path: Path, grpcurl: Path) -> None:
+    """`financelake serve marketdata`, the container image's role command, serves the same
+    services and stops the same way as `python -m financelake.services.marketdata`."""
+    settings = Settings()
+    port = _free_port(settings.servers.host)
+    env = {
+        **os.environ,
+        "FINANCELAKE_SERVERS__MARKETDATA_PORT": str(port),
+        "FINANCELAKE_HOME": str(tmp_path / "home"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("financelake")),
+        *("serve", "marketdata"),
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    log: list[str] = []
+    listening = asyncio.Event()
+    drain = asyncio.create_task(_drain(process.stderr, log, listening))
+    try:
+        await asyncio.wait_for(listening.wait(), timeout=30)
+        address = f"{settings.servers.host}:{port}"
+        listed = await _grpcurl(grpcurl, "-plaintext", address, "list")
+        assert "financelake.marketdata.v1.MarketDataService" in listed.split()
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=20) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await drain
+    assert any("received SIGTERM" in line for line in log), log
