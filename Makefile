@@ -11,6 +11,7 @@ TOOLS := $(CACHE)/bin
 UV_VERSION := 0.13.9
 GRPCURL_VERSION := v1.9.3
 JAEGER_VERSION := v1.76.0
+HELM_VERSION := v3.22.0
 
 export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 
@@ -85,7 +86,12 @@ $(TOOLS)/jaeger:
 
 jaeger: $(TOOLS)/jaeger  ## Build Jaeger v2 from its Go module into ~/.cache/financelake/bin
 
-tools: $(TOOLS)/grpcurl $(TOOLS)/jaeger  ## Tools built from Go modules, cached in ~/.cache/financelake/bin
+# Helm, for the chart's lint and template checks in the suite.
+$(TOOLS)/helm:
+	@command -v go >/dev/null || { echo "Go is required to build helm: install Go 1.24+"; exit 1; }
+	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+tools: $(TOOLS)/grpcurl $(TOOLS)/jaeger $(TOOLS)/helm  ## Tools built from Go modules, cached in ~/.cache/financelake/bin
 
 kafka-jars: python-env  ## Resolve the pinned Kafka release from Maven Central into the cache
 	$(BIN)/financelake kafka provision
