@@ -29,7 +29,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, StatusCode
 
 from financelake.services.settings import TracingSettings
 
@@ -84,6 +84,20 @@ def kafka_headers(context: Context | None = None) -> list[tuple[str, bytes]] | N
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=context)
     return [(key, value.encode()) for key, value in carrier.items() if key in _TRACE_HEADERS]
+
+
+def producer_span(topic: str, count: int | None = None) -> tuple[Span, list[tuple[str, bytes]]]:
+    """A PRODUCER span for records sent to `topic` (`count` of them in one batch, if given),
+    a child of the current span, and the Kafka headers carrying it; the caller ends it."""
+    attributes: dict[str, str | int] = {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "publish",
+        "messaging.destination.name": topic,
+    }
+    if count is not None:
+        attributes["messaging.batch.message_count"] = count
+    span = _TRACER.start_span(f"publish {topic}", kind=SpanKind.PRODUCER, attributes=attributes)
+    return span, kafka_headers(trace.set_span_in_context(span)) or []
 
 
 def context_from_headers(headers: RecordHeaders) -> Context | None:

@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -281,14 +281,29 @@ class Supervisor:
             argv = run_command(self.gateway_config, envoy_binary())
         except (OSError, EnvoyNotFound) as exc:
             raise SupervisorError(f"cannot prepare the gateway: {exc}") from exc
-        pid = process.spawn(argv, env=dict(os.environ), cwd=self.home)
+        pid = self._spawn_until_ready(
+            process, argv, lambda: admin_ready(self.settings.gateway.admin_port), timeout
+        )
         logger.info("Started envoy (pid %d) on port %d", pid, self.settings.gateway.port)
+        return pid
+
+    def _spawn_until_ready(
+        self,
+        process: DetachedProcess,
+        argv: list[str],
+        ready: Callable[[], tuple[bool, str]],
+        timeout: float,
+    ) -> int:
+        """Start `argv` as `process` and wait until `ready` says so; stopped and reported
+        (with the end of its log) if it exits or the time runs out first."""
+        pid = process.spawn(argv, env=dict(os.environ), cwd=self.home)
         deadline = time.monotonic() + timeout
-        while not (ready := admin_ready(self.settings.gateway.admin_port))[0]:
+        while not (answer := ready())[0]:
             if not pid_alive(pid) or time.monotonic() >= deadline:
                 process.stop(0)
                 raise SupervisorError(
-                    f"envoy not ready ({ready[1]}); last lines of its log:\n{process.log_tail()}"
+                    f"{process.name} not ready ({answer[1]}); last lines of its log:\n"
+                    f"{process.log_tail()}"
                 )
             time.sleep(0.1)
         return pid
@@ -338,16 +353,13 @@ class Supervisor:
             config.write_text(jaeger.jaeger_config(self.settings))
         except (OSError, jaeger.JaegerNotFound) as exc:
             raise SupervisorError(f"cannot prepare Jaeger: {exc}") from exc
-        pid = process.spawn(jaeger.run_command(binary, config), env=dict(os.environ), cwd=self.home)
+        pid = self._spawn_until_ready(
+            process,
+            jaeger.run_command(binary, config),
+            lambda: jaeger.query_ready(self.settings),
+            timeout,
+        )
         logger.info("Started jaeger (pid %d) at %s", pid, self.settings.tracing.jaeger_query_url)
-        deadline = time.monotonic() + timeout
-        while not (ready := jaeger.query_ready(self.settings))[0]:
-            if not pid_alive(pid) or time.monotonic() >= deadline:
-                process.stop(0)
-                raise SupervisorError(
-                    f"jaeger not ready ({ready[1]}); last lines of its log:\n{process.log_tail()}"
-                )
-            time.sleep(0.1)
         return pid
 
     def jaeger_status(self) -> ComponentStatus:

@@ -24,10 +24,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry.trace import Span, StatusCode
 
-from financelake.observability.tracing import kafka_headers, recording
+from financelake.observability.tracing import producer_span, recording
 from financelake.services.errors import Overloaded, Unavailable
 from financelake.services.server.health import ServerHealth
 from financelake.services.settings import Settings
@@ -35,7 +34,6 @@ from financelake.services.settings import Settings
 logger = logging.getLogger(__name__)
 
 _RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
-_TRACER = trace.get_tracer(__name__)
 Headers = list[tuple[str, bytes]] | None
 
 
@@ -240,17 +238,7 @@ def _publish_span(topic: str, count: int) -> tuple[Span | None, Headers]:
     """For a traced call: its PRODUCER span and the record headers carrying it."""
     if not recording():
         return None, None
-    span = _TRACER.start_span(
-        f"publish {topic}",
-        kind=SpanKind.PRODUCER,
-        attributes={
-            "messaging.system": "kafka",
-            "messaging.operation.type": "publish",
-            "messaging.destination.name": topic,
-            "messaging.batch.message_count": count,
-        },
-    )
-    return span, kafka_headers(trace.set_span_in_context(span))
+    return producer_span(topic, count)
 
 
 def _end(span: Span | None, error: BaseException | None) -> None:

@@ -40,7 +40,7 @@ from financelake.observability.metrics import (
     LAKE_COMMITTED_FILES,
     LAKE_COMMITTED_ROWS,
 )
-from financelake.observability.tracing import batch_parent, continued, kafka_headers, recording
+from financelake.observability.tracing import batch_parent, continued, producer_span, recording
 from financelake.stream.agents.core import (
     CommitResult,
     Emit,
@@ -283,17 +283,7 @@ def _timed_commit(
 async def _send_traced(output: faust.TopicT, emit: Emit) -> Any:
     """Send one emitted record with a PRODUCER span, its context in the record's headers;
     the span ends when Kafka acknowledges."""
-    topic = output.get_topic_name()
-    span = _TRACER.start_span(
-        f"publish {topic}",
-        kind=SpanKind.PRODUCER,
-        attributes={
-            "messaging.system": "kafka",
-            "messaging.operation.type": "publish",
-            "messaging.destination.name": topic,
-        },
-    )
-    headers = kafka_headers(trace.set_span_in_context(span))
+    span, headers = producer_span(output.get_topic_name())
     sent = await output.send(key=emit.key, value=emit.value, headers=headers)
     asyncio.ensure_future(sent).add_done_callback(lambda _: span.end())
     return sent
