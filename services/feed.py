@@ -23,6 +23,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from financelake.services.errors import Overloaded, Unavailable
+from financelake.services.kafka_security import aiokafka_options
+from financelake.services.settings import KafkaClientSettings
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +146,8 @@ class TopicFeed(Generic[T]):
 
     A server dependency: `start` does nothing (the consumer starts with the first
     subscriber, so a server nobody watches does not read the topic), `stop` closes the
-    consumer and ends the subscriptions left.
+    consumer and ends the subscriptions left. `kafka` is how the consumer reaches the brokers
+    (PLAINTEXT or TLS).
     """
 
     def __init__(
@@ -153,11 +156,13 @@ class TopicFeed(Generic[T]):
         topic: str,
         decode: Callable[[bytes], T],
         *,
+        kafka: KafkaClientSettings,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         max_subscribers: int = DEFAULT_MAX_SUBSCRIBERS,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
     ) -> None:
         self._bootstrap = bootstrap_servers
+        self._kafka = kafka
         self._topic = topic
         self._decode = decode
         self._start_timeout_s = start_timeout_s
@@ -237,6 +242,7 @@ class TopicFeed(Generic[T]):
             # topic gained partitions (all are reassigned then). The end, never a replay of
             # the whole topic to every subscriber.
             auto_offset_reset="latest",
+            **aiokafka_options(self._kafka),
         )
         # Without a group, subscribing assigns every partition (and any added later).
         consumer.subscribe([self._topic])

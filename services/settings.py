@@ -1,15 +1,78 @@
 """The one typed settings object, read once per process from `FINANCELAKE_*` variables.
 
 Nested sections use `__` (e.g. `FINANCELAKE_BROKER__PORT=19092`). The external broker is
-the flat `FINANCELAKE_KAFKA_BOOTSTRAP`: when it is set nothing is provisioned locally.
+the flat `FINANCELAKE_KAFKA_BOOTSTRAP`: when it is set nothing is provisioned locally. How
+clients reach it (PLAINTEXT or TLS) is the `kafka` section, `FINANCELAKE_KAFKA__*`; the two
+names do not collide, since pydantic-settings only reads `FINANCELAKE_KAFKA__`-prefixed
+variables into the section.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaClientSettings(BaseModel):
+    """How every Kafka client of the project connects to the brokers: the ingestion producer,
+    the servers' consumers and admin clients, the stream worker (Faust), `financelake status`
+    and `topics create`. `financelake.services.kafka_security` turns it into each library's
+    options.
+
+    `FINANCELAKE_KAFKA__SECURITY_PROTOCOL`: `PLAINTEXT` (the default; the broker `financelake
+    up` provisions) or `SSL`, TLS to an external broker named by `FINANCELAKE_KAFKA_BOOTSTRAP`
+    (Amazon MSK's TLS listener, port 9094).
+    `FINANCELAKE_KAFKA__SSL_CA_FILE`: PEM file of the CAs the broker certificates chain to;
+    unset, the system trust store, which is what MSK needs (its certificates chain to Amazon's
+    public CAs). Only with SSL.
+    `FINANCELAKE_KAFKA__SSL_CHECK_HOSTNAME`: whether the certificate must name the host
+    connected to (default true); the chain is verified either way.
+    """
+
+    security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
+        default="PLAINTEXT", description="PLAINTEXT, or SSL (TLS, server certificate verified)"
+    )
+    ssl_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle the broker certificates are verified against; unset: the "
+        "system trust store",
+    )
+    ssl_check_hostname: bool = Field(
+        default=True, description="Require the broker certificate to name the host dialled"
+    )
+
+    @field_validator("security_protocol", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        # librdkafka and Kafka's own clients take the protocol in any case.
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("ssl_ca_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser().resolve()  # child processes may run from another cwd
+        if not path.is_file():
+            raise ValueError(f"the CA file {path} does not exist or is not a file")
+        return path
+
+    @model_validator(mode="after")
+    def _ca_only_with_ssl(self) -> Self:
+        if self.ssl_ca_file is not None and self.security_protocol != "SSL":
+            raise ValueError(
+                "FINANCELAKE_KAFKA__SSL_CA_FILE is set but FINANCELAKE_KAFKA__SECURITY_PROTOCOL "
+                "is PLAINTEXT: set the protocol to SSL, or unset the CA file"
+            )
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """True when clients speak TLS to the brokers."""
+        return self.security_protocol == "SSL"
 
 
 class BrokerSettings(BaseModel):
@@ -295,6 +358,7 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(
         default=None, description="Use this Kafka instead of provisioning one"
     )
+    kafka: KafkaClientSettings = KafkaClientSettings()
     log_level: str = "INFO"
     broker: BrokerSettings = BrokerSettings()
     topics: TopicSettings = TopicSettings()
@@ -309,6 +373,15 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     metrics: MetricsSettings = MetricsSettings()
     tracing: TracingSettings = TracingSettings()
+
+    @model_validator(mode="after")
+    def _tls_needs_an_external_broker(self) -> Self:
+        if self.kafka.tls and self.kafka_bootstrap is None:
+            raise ValueError(
+                "FINANCELAKE_KAFKA__SECURITY_PROTOCOL=SSL needs FINANCELAKE_KAFKA_BOOTSTRAP: the "
+                "broker FinanceLake provisions itself listens PLAINTEXT only"
+            )
+        return self
 
     @property
     def bootstrap_servers(self) -> str:

@@ -12,6 +12,7 @@ from pyiceberg.catalog import Catalog
 
 from financelake.models.model_set import ModelSet
 from financelake.models.registry import open_registry
+from financelake.services.kafka_security import faust_options
 from financelake.services.settings import Settings
 from financelake.stream.agents import agent_group
 from financelake.stream.agents.alerts import AlertsAgent
@@ -55,6 +56,7 @@ def faust_app(settings: Settings) -> faust.App:
         web_host=stream.web_host,
         web_port=stream.web_port,
         datadir=str(settings.home / "stream"),
+        **faust_options(settings.kafka),
     )
 
 

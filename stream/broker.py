@@ -4,7 +4,8 @@
 `kafka.Kafka` (from the release `kafka_dist.provision` resolved) as a `DetachedProcess`, so the
 broker outlives the command that started it and is stopped by pid, never by name. Ready means a
 produce + consume round trip succeeded. When `settings.kafka_bootstrap` names a broker, nothing
-is provisioned or started and `LocalBroker` only reports on that broker.
+is provisioned or started and `LocalBroker` only reports on that broker, over the transport
+`settings.kafka` says (TLS for Amazon MSK). The local broker listens PLAINTEXT.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 # NewTopic is documented here; the package re-exports it without listing it, hence the ignore.
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from financelake.services.kafka_security import describe, librdkafka_options
 from financelake.services.processes import DetachedProcess, pid_alive
-from financelake.services.settings import Settings
+from financelake.services.settings import KafkaClientSettings, Settings
 from financelake.stream.kafka_dist import BrokerError, KafkaDistribution, provision, require_java
 
 logger = logging.getLogger(__name__)
@@ -54,30 +58,43 @@ class BrokerStatus:
 # ---- readiness ----------------------------------------------------------------------------
 
 
-def _client_config(bootstrap: str, timeout: float) -> dict[str, str | int | float | bool]:
+def _client_config(
+    bootstrap: str, kafka: KafkaClientSettings, timeout: float
+) -> dict[str, str | int | float | bool]:
     return {
         "bootstrap.servers": bootstrap,
         "socket.timeout.ms": max(1000, int(timeout * 1000)),
         # Route librdkafka's own logging (connection refused while starting) through logging.
         "logger": logging.getLogger("financelake.stream.rdkafka"),  # type: ignore[dict-item]
+        **librdkafka_options(kafka),
     }
 
 
-def ping(bootstrap: str, timeout: float = 2.0) -> str | None:
-    """None when the cluster answers a metadata request, else why not."""
-    admin = AdminClient(_client_config(bootstrap, timeout))
+def ping(bootstrap: str, kafka: KafkaClientSettings, timeout: float = 2.0) -> str | None:
+    """None when the cluster answers a metadata request over `kafka`'s transport, else why
+    not, naming the transport and librdkafka's first connection error (a failed TLS
+    handshake says which certificate check failed)."""
+    reported: list[KafkaError] = []
+    config = _client_config(bootstrap, kafka, timeout)
+    # The answer carries the first error; librdkafka's log would repeat it for every retry
+    # (`LocalBroker.start` pings an external broker every second), so it stays quiet here.
+    admin = AdminClient({**config, "log_level": 0, "error_cb": reported.append})  # type: ignore[dict-item]
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        return f"no answer from {bootstrap}: {exc.args[0]}"
+        admin.poll(0)  # serves error_cb
+        # "1/1 brokers are down" only summarises; the connection errors say why.
+        causes = [e.str() for e in reported if e.code() != KafkaError._ALL_BROKERS_DOWN]
+        cause = f" ({causes[0]})" if causes else ""
+        return f"no answer from {bootstrap} over {describe(kafka)}: {exc.args[0].str()}{cause}"
     if not metadata.brokers:
         return f"{bootstrap} answered without brokers"
     return None
 
 
-def round_trip(bootstrap: str, timeout: float = 10.0) -> None:
+def round_trip(bootstrap: str, kafka: KafkaClientSettings, timeout: float = 10.0) -> None:
     """Produce one record and consume it back; raises `KafkaException` if either fails."""
-    config = _client_config(bootstrap, timeout)
+    config = _client_config(bootstrap, kafka, timeout)
     admin = AdminClient(config)
     if PROBE_TOPIC not in admin.list_topics(timeout=timeout).topics:
         futures = admin.create_topics(
@@ -163,13 +180,59 @@ logger.request.level = WARN
 """
 
 
-class LocalBroker:
-    """The single-node KRaft broker+controller under `settings.home / "kafka"`."""
+def _kafka_root(settings: Settings) -> Path:
+    return settings.home.expanduser().resolve() / "kafka"
 
-    def __init__(self, settings: Settings) -> None:
+
+def server_properties(settings: Settings) -> dict[str, str]:
+    """The `server.properties` of the local broker: one PLAINTEXT listener for clients, one
+    for the controller, storage under `settings.home / "kafka" / "data"`."""
+    broker = settings.broker
+    host = broker.host
+    return {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{host}:{broker.controller_port}",
+        "listeners": f"PLAINTEXT://{host}:{broker.port},CONTROLLER://{host}:{broker.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{broker.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(_kafka_root(settings) / "data"),
+        # Topics are created explicitly with their configured shape (stream.topics).
+        "auto.create.topics.enable": "false",
+        "num.partitions": "1",
+        # One node: internal topics cannot have more replicas than brokers.
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "min.insync.replicas": "1",
+        "default.replication.factor": "1",
+        # No reason to wait for more group members on a laptop; keeps tests fast.
+        "group.initial.rebalance.delay.ms": "0",
+    }
+
+
+# The local broker's client listener is PLAINTEXT whatever `settings.kafka` says (settings
+# refuse TLS without an external broker), so its own readiness probes always use PLAINTEXT.
+_LOCAL_TRANSPORT = KafkaClientSettings()
+
+
+class LocalBroker:
+    """The single-node KRaft broker+controller under `settings.home / "kafka"`.
+
+    `properties` replaces `server_properties(settings)` as the broker's configuration; tests
+    derive it from that to add a listener (a TLS one). The settings' PLAINTEXT listener must
+    stay: readiness is proven on it.
+    """
+
+    def __init__(self, settings: Settings, *, properties: Mapping[str, str] | None = None) -> None:
         self.settings = settings
+        self.properties = dict(server_properties(settings) if properties is None else properties)
         home = settings.home.expanduser().resolve()
-        self.root = home / "kafka"
+        self.root = _kafka_root(settings)
         self.data_dir = self.root / "data"
         self.config_file = self.root / "server.properties"
         self.log4j_file = self.root / "log4j2.properties"
@@ -191,12 +254,16 @@ class LocalBroker:
         """True when `FINANCELAKE_KAFKA_BOOTSTRAP` names a broker we do not run."""
         return self.settings.uses_external_kafka
 
+    @property
+    def _transport(self) -> KafkaClientSettings:
+        return self.settings.kafka if self.external else _LOCAL_TRANSPORT
+
     def status(self, timeout: float = 2.0) -> BrokerStatus:
         """Whether the broker runs (local) and answers a metadata request."""
         pid = None if self.external else self.process.pid()
         if not self.external and pid is None:
             return BrokerStatus(self.address, None, False, False, "not running")
-        problem = ping(self.address, timeout)
+        problem = ping(self.address, self._transport, timeout)
         detail = problem or ("external broker" if self.external else "serving")
         return BrokerStatus(self.address, pid, self.external, problem is None, detail)
 
@@ -207,7 +274,7 @@ class LocalBroker:
         if self.external:
             # Someone else's cluster: look, do not write (no probe topic there).
             logger.info("Using the external broker %s; nothing to start", self.address)
-            while (problem := ping(self.address)) is not None:
+            while (problem := ping(self.address, self._transport)) is not None:
                 if time.monotonic() >= deadline:
                     raise BrokerStartError(f"external broker not reachable: {problem}")
                 time.sleep(1.0)
@@ -258,35 +325,9 @@ class LocalBroker:
         return self.process.spawn(argv, env=os.environ, cwd=self.root)
 
     def _write_config(self) -> None:
-        broker = self.settings.broker
-        host = broker.host
-        properties = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{host}:{broker.controller_port}",
-            "listeners": f"PLAINTEXT://{host}:{broker.port},CONTROLLER://{host}:{broker.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{broker.port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": str(self.data_dir),
-            # Topics are created explicitly with their configured shape (stream.topics).
-            "auto.create.topics.enable": "false",
-            "num.partitions": "1",
-            # One node: internal topics cannot have more replicas than brokers.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "min.insync.replicas": "1",
-            "default.replication.factor": "1",
-            # No reason to wait for more group members on a laptop; keeps tests fast.
-            "group.initial.rebalance.delay.ms": "0",
-        }
         self.root.mkdir(parents=True, exist_ok=True)
         lines = ["# Written by financelake.stream.broker from Settings on every start."]
-        lines += [f"{key}={value}" for key, value in properties.items()]
+        lines += [f"{key}={value}" for key, value in self.properties.items()]
         self.config_file.write_text("\n".join(lines) + "\n")
         self.log4j_file.write_text(_LOG4J2)
 
@@ -319,7 +360,9 @@ class LocalBroker:
             if _port_open(broker.host, broker.port):
                 try:
                     round_trip(
-                        self.address, timeout=max(1.0, min(10.0, deadline - time.monotonic()))
+                        self.address,
+                        self._transport,
+                        timeout=max(1.0, min(10.0, deadline - time.monotonic())),
                     )
                     return
                 except KafkaException as exc:

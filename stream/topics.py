@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError, KafkaException
 # NewTopic is documented here; the package re-exports it without listing it, hence the ignore.
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from financelake.services.kafka_security import describe, librdkafka_options
 from financelake.services.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -42,11 +43,16 @@ def topic_names(settings: Settings) -> list[str]:
 def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> list[TopicState]:
     """Create whichever product topics are missing; safe to call any number of times."""
     wanted = settings.topics
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient(
+        {"bootstrap.servers": settings.bootstrap_servers, **librdkafka_options(settings.kafka)}
+    )
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
-        raise TopicError(f"cannot list topics on {settings.bootstrap_servers}: {exc}") from exc
+        raise TopicError(
+            f"cannot list topics on {settings.bootstrap_servers} over "
+            f"{describe(settings.kafka)}: {exc}"
+        ) from exc
 
     states: dict[str, TopicState] = {}
     missing: list[NewTopic] = []

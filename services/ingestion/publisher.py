@@ -28,6 +28,7 @@ from opentelemetry.trace import Span, StatusCode
 
 from financelake.observability.tracing import producer_span, recording
 from financelake.services.errors import Overloaded, Unavailable
+from financelake.services.kafka_security import aiokafka_options, describe
 from financelake.services.server.health import ServerHealth
 from financelake.services.settings import Settings
 
@@ -78,6 +79,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "max_batch_size": ingestion.max_request_bytes,
         "max_request_size": ingestion.max_request_bytes,
         "request_timeout_ms": int(ingestion.publish_timeout_s * 1000),
+        **aiokafka_options(settings.kafka),
     }
 
 
@@ -139,7 +141,12 @@ class KafkaPublisher:
             except KafkaError as exc:
                 await producer.stop()
                 delay = _RECONNECT_DELAYS_S[min(attempt, len(_RECONNECT_DELAYS_S) - 1)]
-                logger.warning("Kafka not reachable (%s); retrying in %.1fs", exc, delay)
+                logger.warning(
+                    "Kafka not reachable over %s (%s); retrying in %.1fs",
+                    describe(self._settings.kafka),
+                    exc,
+                    delay,
+                )
                 attempt += 1
                 await asyncio.sleep(delay)
                 continue

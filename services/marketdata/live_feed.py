@@ -23,7 +23,9 @@ from financelake.gen.common.v1 import bar_pb2
 from financelake.services.feed import FanOut
 from financelake.services.ingestion.convert import INTERVALS, SOURCE_PROTOS
 from financelake.services.ingestion.records import NANOS_PER_SECOND
+from financelake.services.kafka_security import aiokafka_options
 from financelake.services.marketdata.live import LiveBar, LiveMarket
+from financelake.services.settings import KafkaClientSettings
 from financelake.stream.tick_columns import decode_tick_batch
 
 logger = logging.getLogger(__name__)
@@ -63,7 +65,8 @@ def live_bar(message: bar_pb2.Bar) -> LiveBar:
 
 
 class LiveFeed:
-    """Reads the ticks and bars topics into a `LiveMarket` and a `FanOut` of bar updates."""
+    """Reads the ticks and bars topics into a `LiveMarket` and a `FanOut` of bar updates;
+    `kafka` is how its consumer reaches the brokers (PLAINTEXT or TLS)."""
 
     def __init__(
         self,
@@ -72,11 +75,13 @@ class LiveFeed:
         bars_topic: str,
         market: LiveMarket,
         *,
+        kafka: KafkaClientSettings,
         warmup_records: int = 100,
         buffer_size: int = 256,
         max_subscribers: int = 1024,
     ) -> None:
         self._bootstrap = bootstrap_servers
+        self._kafka = kafka
         self._ticks = ticks_topic
         self._bars = bars_topic
         self.market = market
@@ -114,6 +119,7 @@ class LiveFeed:
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
+                **aiokafka_options(self._kafka),
             )
             consumer.subscribe([self._ticks, self._bars])
             try:

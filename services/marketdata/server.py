@@ -29,7 +29,11 @@ logger = logging.getLogger(__name__)
 def build_server(settings: Settings, health: plumbing.ServerHealth) -> tuple[grpc.aio.Server, int]:
     """The market-data server on `settings.servers.marketdata_port`, not started."""
     live = LiveFeed(
-        settings.bootstrap_servers, settings.topics.ticks, settings.topics.bars, LiveMarket()
+        settings.bootstrap_servers,
+        settings.topics.ticks,
+        settings.topics.bars,
+        LiveMarket(),
+        kafka=settings.kafka,
     )
     servicer = MarketDataServicer(live=live)
 

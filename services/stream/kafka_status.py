@@ -19,6 +19,8 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicP
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from financelake.services.errors import Unavailable
+from financelake.services.kafka_security import librdkafka_options
+from financelake.services.settings import KafkaClientSettings
 from financelake.services.stream.pipeline import NEVER_COMMITTED, PartitionOffsets
 
 logger = logging.getLogger(__name__)
@@ -29,10 +31,18 @@ _END = OffsetSpec.latest()  # type: ignore[no-untyped-call]
 
 
 class KafkaOffsets:
-    """Reads, per partition of some topics, the end offset and a group's committed offset."""
+    """Reads, per partition of some topics, the end offset and a group's committed offset;
+    `kafka` is how its admin client reaches the brokers (PLAINTEXT or TLS)."""
 
-    def __init__(self, bootstrap_servers: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        kafka: KafkaClientSettings,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
         self._bootstrap = bootstrap_servers
+        self._kafka = kafka
         self._timeout_s = timeout_s
         self._admin: AdminClient | None = None
 
@@ -46,6 +56,7 @@ class KafkaOffsets:
                     "client.id": "financelake-stream-status",
                     # librdkafka's own log lines (a broker refusing connections) go to logging.
                     "logger": logging.getLogger("financelake.stream.rdkafka"),  # type: ignore[dict-item]
+                    **librdkafka_options(self._kafka),
                 }
             )
         return await asyncio.to_thread(self._read, self._admin, topics, group)

@@ -33,10 +33,13 @@ def build_server(
     `alerts` (default: a feed of `settings.topics.alerts`)."""
     if alerts is None:
         alerts = TopicFeed(
-            settings.bootstrap_servers, settings.topics.alerts, alert_pb2.Alert.FromString
+            settings.bootstrap_servers,
+            settings.topics.alerts,
+            alert_pb2.Alert.FromString,
+            kafka=settings.kafka,
         )
     servicer = StreamServicer(
-        KafkaOffsets(settings.bootstrap_servers),
+        KafkaOffsets(settings.bootstrap_servers, kafka=settings.kafka),
         alerts,
         topics=consumed_topics(settings.topics.ticks, settings.topics.bars),
         app_id=settings.stream.app_id,

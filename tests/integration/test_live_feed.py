@@ -12,6 +12,7 @@ from financelake.gen.common.v1 import bar_pb2, tick_pb2
 from financelake.services.ingestion.records import Interval
 from financelake.services.marketdata.live import MINUTE_NS, LiveMarket
 from financelake.services.marketdata.live_feed import BarUpdate, LiveFeed
+from financelake.services.settings import KafkaClientSettings
 from tests.fixtures.ingestion import create_topic
 
 NOW = time.time_ns() // MINUTE_NS * MINUTE_NS
@@ -40,7 +41,15 @@ async def test_quotes_after_warm_up_and_live_updates(kafka_bootstrap: str) -> No
         create_topic(kafka_bootstrap, "live-bars"),
     )
     _produce(kafka_bootstrap, ticks, [(b"AAPL", _batch("AAPL", NOW + 1_000, 190.0))])
-    feed = LiveFeed(kafka_bootstrap, ticks, bars, LiveMarket(), warmup_records=10, buffer_size=8)
+    feed = LiveFeed(
+        kafka_bootstrap,
+        ticks,
+        bars,
+        LiveMarket(),
+        kafka=KafkaClientSettings(),
+        warmup_records=10,
+        buffer_size=8,
+    )
     await feed.start()
     try:
         async with asyncio.timeout(20):

@@ -216,6 +216,7 @@ def alert_feed(live_settings: Settings) -> TopicFeed[alert_pb2.Alert]:
         live_settings.bootstrap_servers,
         live_settings.topics.alerts,
         alert_pb2.Alert.FromString,
+        kafka=live_settings.kafka,
         buffer_size=24,
     )
 
