@@ -9,11 +9,22 @@ variables into the section.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+SECRETS_DIR_VARIABLE = "FINANCELAKE_SECRETS_DIR"
+"""A folder of secret files, one per variable and named like it (e.g.
+`FINANCELAKE_SOURCES__ALPHAVANTAGE_API_KEY`): how the Helm chart passes a Kubernetes
+Secret, mounted as a volume, so that no secret sits in the environment. Variables win."""
 
 
 class KafkaClientSettings(BaseModel):
@@ -346,6 +357,26 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="ignore",
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
+        if not secrets_dir:
+            return init_settings, env_settings, dotenv_settings
+        secret_files = NestedSecretsSettingsSource(
+            file_secret_settings,
+            secrets_dir=secrets_dir,
+            secrets_dir_missing="error",
+            secrets_nested_delimiter="__",
+        )
+        return init_settings, env_settings, dotenv_settings, secret_files
 
     home: Path = Field(
         default=Path(".financelake"),
