@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 
 from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table, TableProperties
@@ -397,17 +398,22 @@ def ensure_tables(catalog: Catalog) -> dict[str, Table]:
     Idempotent: an existing table is loaded as it is, except that the definition's
     properties (among them the commit-retry one LakeWriter relies on) are set when missing.
     A differing partition spec is logged, not "fixed", because evolving a spec is a
-    deliberate migration.
+    deliberate migration. Existing tables are loaded before anything is created, so that
+    over existing tables nothing is written: the servers that only read the lake run with
+    read-only rights (Glue's create calls would be refused even for a table that exists).
     """
     tables: dict[str, Table] = {}
     for definition in TABLES:
-        catalog.create_namespace_if_not_exists(definition.namespace)
-        table = catalog.create_table_if_not_exists(
-            definition.identifier,
-            schema=definition.schema,
-            partition_spec=definition.spec,
-            properties={"comment": definition.doc, **definition.all_properties},
-        )
+        try:
+            table = catalog.load_table(definition.identifier)
+        except (NoSuchTableError, NoSuchNamespaceError):
+            catalog.create_namespace_if_not_exists(definition.namespace)
+            table = catalog.create_table_if_not_exists(
+                definition.identifier,
+                schema=definition.schema,
+                partition_spec=definition.spec,
+                properties={"comment": definition.doc, **definition.all_properties},
+            )
         wanted = definition.all_properties
         if any(table.properties.get(k) != v for k, v in wanted.items()):
             table = table.transaction().set_properties(wanted).commit_transaction()

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.table import Table
+from pyiceberg.exceptions import CommitFailedException, ForbiddenError
+from pyiceberg.table import CommitTableResponse, Table
 from pyiceberg.transforms import BucketTransform, DayTransform, IdentityTransform
 
 from financelake.stream.lake import (
@@ -132,6 +132,33 @@ def test_ensure_tables_is_idempotent(iceberg_catalog: SqlCatalog) -> None:
     assert set(second) == set(first)
     assert second["bronze.ticks"].metadata.table_uuid == first["bronze.ticks"].metadata.table_uuid
     assert _count(iceberg_catalog, "bronze.ticks") == 1  # existing data is left alone
+
+
+class _ReadOnlyCatalog(SqlCatalog):
+    """The same catalog with the rights of the servers that only read the lake (their Glue
+    role refuses every create, even of a table that exists)."""
+
+    def create_namespace(self, *args: object, **kwargs: object) -> None:
+        raise ForbiddenError("glue:CreateDatabase is not allowed")
+
+    def create_table(self, *args: object, **kwargs: object) -> Table:
+        raise ForbiddenError("glue:CreateTable is not allowed")
+
+    def commit_table(self, *args: object, **kwargs: object) -> CommitTableResponse:
+        raise ForbiddenError("glue:UpdateTable is not allowed")
+
+
+def test_ensure_tables_only_reads_tables_that_exist(iceberg_catalog: SqlCatalog) -> None:
+    created = ensure_tables(iceberg_catalog)
+    read_only = _ReadOnlyCatalog("test", **iceberg_catalog.properties)
+    try:
+        loaded = ensure_tables(read_only)
+    finally:
+        read_only.engine.dispose()
+
+    assert {name: t.metadata.table_uuid for name, t in loaded.items()} == {
+        name: t.metadata.table_uuid for name, t in created.items()
+    }
 
 
 def test_append_scans_back_the_same_rows(iceberg_catalog: SqlCatalog) -> None:
