@@ -12,6 +12,10 @@ UV_VERSION := 0.13.9
 GRPCURL_VERSION := v1.9.3
 JAEGER_VERSION := v1.76.0
 HELM_VERSION := v3.22.0
+TOFU_VERSION := v1.10.7
+CHECKOV_VERSION := 3.3.30
+# checkov lives in its own venv (its pins would replace some of ours), keyed by its lock.
+CHECKOV_ENV := $(CACHE)/checkov-$(shell md5sum < requirements.checkov.lock | cut -c1-12)
 
 export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 
@@ -46,6 +50,7 @@ python-env: $(VENV)/.pkg-$(PKG_FILES_HASH)  ## Create .venv with the locked depe
 lock: $(BIN)/uv  ## Re-resolve requirements.lock (with dev tools) and requirements.runtime.lock
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev -p 3.11 -o requirements.lock
 	$(BIN)/uv pip compile --quiet pyproject.toml -p 3.11 -c requirements.lock -o requirements.runtime.lock
+	echo "checkov==$(CHECKOV_VERSION)" | $(BIN)/uv pip compile --quiet - -p 3.11 -o requirements.checkov.lock
 
 node_modules/.installed: package.json package-lock.json services/web/package.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -91,7 +96,20 @@ $(TOOLS)/helm:
 	@command -v go >/dev/null || { echo "Go is required to build helm: install Go 1.24+"; exit 1; }
 	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-tools: $(TOOLS)/grpcurl $(TOOLS)/jaeger $(TOOLS)/helm  ## Tools built from Go modules, cached in ~/.cache/financelake/bin
+# OpenTofu, for `tofu fmt -check` of terraform/. Its go.mod's replace directives must apply,
+# so it is built inside its downloaded module.
+$(TOOLS)/tofu:
+	@command -v go >/dev/null || { echo "Go is required to build tofu: install Go 1.24+"; exit 1; }
+	module=$$(go mod download -json github.com/opentofu/opentofu@$(TOFU_VERSION) \
+		| $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') \
+		&& cd "$$module" && go build -o $(abspath $(TOOLS))/tofu ./cmd/tofu
+
+# checkov, for the chart's rendered manifests and terraform/ in the suite.
+$(CHECKOV_ENV)/bin/checkov: | $(BIN)/uv
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(CHECKOV_ENV)
+	$(BIN)/uv pip sync --quiet --python $(CHECKOV_ENV)/bin/python requirements.checkov.lock
+
+tools: $(TOOLS)/grpcurl $(TOOLS)/jaeger $(TOOLS)/helm $(TOOLS)/tofu $(CHECKOV_ENV)/bin/checkov  ## Tools the suite runs, cached in ~/.cache/financelake
 
 kafka-jars: python-env  ## Resolve the pinned Kafka release from Maven Central into the cache
 	$(BIN)/financelake kafka provision
