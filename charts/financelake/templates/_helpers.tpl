@@ -45,8 +45,13 @@ immutable too, see terraform/modules/ecr). */}}
 {{/* The ServiceAccount of a component: AWS rights only where the component needs them
 (IRSA roles from terraform/modules/iam-irsa). Context: dict "root" and "component". */}}
 {{- define "financelake.serviceAccountName" -}}
-{{- $role := get .root.Values.serviceAccounts.components .component | default "none" -}}
-{{- if eq $role "none" -}}financelake{{- else -}}financelake-{{ $role | kebabcase }}{{- end -}}
+{{- include "financelake.accountOfRole" (get .root.Values.serviceAccounts.components .component | default "none") -}}
+{{- end -}}
+
+{{/* The ServiceAccount of a set of rights (none, lakeReader, lakeWriter, trainer), the name
+its IRSA role trusts. */}}
+{{- define "financelake.accountOfRole" -}}
+{{- if eq . "none" -}}financelake{{- else -}}financelake-{{ kebabcase . }}{{- end -}}
 {{- end -}}
 
 {{/* checkov findings accepted for a workload, each with its reason, as checkov reads them
