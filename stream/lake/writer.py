@@ -215,24 +215,34 @@ class LakeWriter:
         committed: Mapping[tuple[str, int], int],
     ) -> pa.Table:
         # Drop a row iff its partition has a committed next offset beyond the row's offset;
-        # rows of partitions never committed are all new.
+        # rows of partitions never committed are all new. Usually no row is stale: one pass
+        # for each partition's lowest offset proves it, and the rows are not copied.
+        lowest = rows.group_by(PARTITION_COLUMN).aggregate([(OFFSET_COLUMN, "min")])
+        starts = {p: start for (t, p), start in committed.items() if t == topic}
+        stale_partitions = [
+            partition
+            for partition, low in zip(
+                lowest[PARTITION_COLUMN].to_pylist(),
+                lowest[f"{OFFSET_COLUMN}_min"].to_pylist(),
+                strict=True,
+            )
+            if partition in starts and low < starts[partition]
+        ]
+        if not stale_partitions:
+            return rows
         stale = pa.repeat(False, rows.num_rows)
-        for (row_topic, partition), start in committed.items():
-            if row_topic != topic:
-                continue
+        for partition in stale_partitions:
             already = pc.and_(
                 pc.equal(rows[PARTITION_COLUMN], partition),
-                pc.less(rows[OFFSET_COLUMN], start),
+                pc.less(rows[OFFSET_COLUMN], starts[partition]),
             )
             stale = pc.or_(stale, already)
-        keep = pc.invert(stale)
-        kept = rows.filter(keep)
-        if kept.num_rows != rows.num_rows:
-            logger.info(
-                "dropping %d of %d rows of %s already committed to %s",
-                rows.num_rows - kept.num_rows,
-                rows.num_rows,
-                topic,
-                table.name(),
-            )
+        kept = rows.filter(pc.invert(stale))
+        logger.info(
+            "dropping %d of %d rows of %s already committed to %s",
+            rows.num_rows - kept.num_rows,
+            rows.num_rows,
+            topic,
+            table.name(),
+        )
         return kept

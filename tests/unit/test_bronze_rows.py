@@ -1,0 +1,49 @@
+"""bronze.ticks rows from decoded records: every value where it belongs, text of any script,
+null venues where a record reported none."""
+
+import numpy as np
+import pyarrow as pa
+
+from financelake.gen.common.v1 import tick_pb2
+from financelake.stream.agents.bronze import ticks_rows
+from financelake.stream.tick_columns import decode_tick_batch
+
+NS = 1_760_000_000_000_000_000
+
+
+def _record(symbol: str, trade_ids: list[str], exchanges: list[str]) -> bytes:
+    rows = len(trade_ids)
+    return tick_pb2.TickBatch(
+        symbol=symbol,
+        event_time_unix_nanos=[NS + i * 1_000 for i in range(rows)],
+        prices=[100.0 + i for i in range(rows)],
+        sizes=[float(i) for i in range(rows)],
+        exchanges=exchanges,
+        trade_ids=trade_ids,
+    ).SerializeToString()
+
+
+def test_rows_carry_each_trade_with_its_record_position() -> None:
+    records = [
+        decode_tick_batch(_record("AAPL", ["t1", "t2"], ["XNAS", "XNYS"])),
+        decode_tick_batch(_record("MSFT", ["t3"], [])),  # no venue reported
+        decode_tick_batch(_record("BTC-USD", ["ü-4", "t5"], ["CBSE", "CBSE"])),
+    ]
+    rows = ticks_rows(records, partition=3, offsets=[10, 11, 12], ingest_time_ns=NS + 5_000)
+
+    assert rows.column("symbol").to_pylist() == ["AAPL", "AAPL", "MSFT", "BTC-USD", "BTC-USD"]
+    assert rows.column("trade_id").to_pylist() == ["t1", "t2", "t3", "ü-4", "t5"]
+    assert rows.column("exchange").to_pylist() == ["XNAS", "XNYS", None, "CBSE", "CBSE"]
+    assert rows.column("kafka_offset").to_pylist() == [10, 10, 11, 12, 12]
+    assert set(rows.column("kafka_partition").to_pylist()) == {3}
+    assert rows.column("price").to_pylist() == [100.0, 101.0, 100.0, 100.0, 101.0]
+    times = rows.column("event_time").cast(pa.int64()).to_numpy()
+    np.testing.assert_array_equal(times, (NS + np.array([0, 1, 0, 0, 1]) * 1_000) // 1_000)
+    assert set(rows.column("ingest_time").cast(pa.int64()).to_pylist()) == {(NS + 5_000) // 1000}
+
+
+def test_rows_with_every_venue_are_all_strings() -> None:
+    records = [decode_tick_batch(_record("SPY", ["a", "b"], ["ARCX", "BATS"]))]
+    rows = ticks_rows(records, partition=0, offsets=[0], ingest_time_ns=NS)
+    assert rows.column("exchange").to_pylist() == ["ARCX", "BATS"]
+    assert rows.column("exchange").null_count == 0
