@@ -6,7 +6,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 import grpc
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from financelake.services.server.logs import configure_logging
 from financelake.services.settings import Settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -91,9 +93,19 @@ async def _run(settings: Settings, build: ServerBuilder, name: str) -> None:
 
 
 def run_server(settings: Settings, name: str, build: ServerBuilder) -> None:
-    """Configure logging, then serve until SIGTERM/SIGINT (`financelake serve <name>`)."""
+    """Configure logging, then serve until SIGTERM/SIGINT (`financelake serve <name>`), on
+    uvloop where it exists (not on Windows)."""
     configure_logging(settings.log_level)
-    asyncio.run(_run(settings, build, name))
+    run_event_loop(_run(settings, build, name))
+
+
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` to completion on uvloop, or on asyncio's loop where uvloop is missing."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def run_process(name: str, build: ServerBuilder) -> None:

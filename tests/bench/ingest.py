@@ -54,6 +54,7 @@ from financelake.gen.common.v1 import tick_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.services.ingestion.publisher import producer_config
 from financelake.services.ingestion.servicer import SERVICE_NAME
+from financelake.services.server.lifecycle import run_event_loop
 from financelake.services.settings import Settings
 from financelake.stream.broker import LocalBroker
 from financelake.stream.kafka_dist import provision
@@ -699,7 +700,8 @@ def main() -> None:
         home = Path(tmp)
         with kafka(home) as (settings, kind):
             options.kafka = kind
-            result = asyncio.run(measure(settings, home, options))
+            # The server's own event loop, so that the raw limit is measured on it too.
+            result = run_event_loop(measure(settings, home, options))
     publish("ingest", result, table(result))
 
 
