@@ -24,7 +24,9 @@ pytestmark = pytest.mark.integration
 TERRAFORM = ROOT / "terraform"
 MODULES = ("vpc", "eks", "msk", "s3-warehouse", "glue-catalog", "iam-irsa", "ecr")
 ENVIRONMENTS = ("dev", "prod")
-ROOTS = [TERRAFORM / "modules" / m for m in MODULES] + [
+# Used by the modules above rather than by the environments.
+INNER_MODULES = ("encrypted-log-group",)
+ROOTS = [TERRAFORM / "modules" / m for m in MODULES + INNER_MODULES] + [
     TERRAFORM / "environments" / e for e in ENVIRONMENTS
 ]
 FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")

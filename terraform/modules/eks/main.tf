@@ -1,17 +1,11 @@
-data "aws_caller_identity" "current" {}
-
 data "aws_partition" "current" {}
-
-data "aws_region" "current" {}
 
 # The launch template's instance and volume tags are not covered by the provider's
 # default_tags, so they are added explicitly.
 data "aws_default_tags" "current" {}
 
 locals {
-  account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.region
+  partition = data.aws_partition.current.partition
 
   # EKS writes control-plane logs to this fixed name; creating the group first sets its
   # retention and encryption.
@@ -24,61 +18,14 @@ locals {
 
 # --- KMS key: envelope encryption of Kubernetes secrets and the control-plane log group. ---
 
-resource "aws_kms_key" "this" {
-  description             = "${var.name} EKS secrets and control-plane logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+module "logs" {
+  source = "../encrypted-log-group"
 
-  # In a key policy "*" as the resource means this key.
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        # Delegates the key's administration to IAM policies in the account (the cluster
-        # role's grant rights come from its IAM policy below).
-        Sid       = "AccountAdministration"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsClusterLogGroup"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.${data.aws_partition.current.dns_suffix}" }
-        Action = [
-          "kms:Encrypt",
-          "kms:Decrypt",
-          "kms:ReEncryptFrom",
-          "kms:ReEncryptTo",
-          "kms:GenerateDataKey",
-          "kms:GenerateDataKeyWithoutPlaintext",
-          "kms:DescribeKey",
-        ]
-        Resource = "*"
-        Condition = {
-          ArnEquals = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = merge(var.tags, { Name = "${var.name}-eks" })
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}-eks"
-  target_key_id = aws_kms_key.this.key_id
-}
-
-resource "aws_cloudwatch_log_group" "cluster" {
-  name              = local.log_group_name
-  retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
-
-  tags = var.tags
+  name            = "${var.name}-eks"
+  key_description = "${var.name} EKS secrets and control-plane logs"
+  log_group_name  = local.log_group_name
+  retention_days  = var.log_retention_days
+  tags            = var.tags
 }
 
 # --- Control plane ---
@@ -109,7 +56,7 @@ resource "aws_iam_role_policy_attachment" "cluster" {
 data "aws_iam_policy_document" "cluster_encryption" {
   statement {
     actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"]
-    resources = [aws_kms_key.this.arn]
+    resources = [module.logs.key_arn]
   }
 }
 
@@ -145,7 +92,7 @@ resource "aws_eks_cluster" "this" {
     resources = ["secrets"]
 
     provider {
-      key_arn = aws_kms_key.this.arn
+      key_arn = module.logs.key_arn
     }
   }
 
@@ -161,7 +108,7 @@ resource "aws_eks_cluster" "this" {
   depends_on = [
     aws_iam_role_policy_attachment.cluster,
     aws_iam_role_policy.cluster_encryption,
-    aws_cloudwatch_log_group.cluster,
+    module.logs,
   ]
 }
 

@@ -1,73 +1,14 @@
-data "aws_caller_identity" "current" {}
+# --- KMS key: data at rest on the brokers' volumes, and the broker log group. MSK uses the
+# key through a grant it creates with the caller's (Terraform's) rights. ---
 
-data "aws_partition" "current" {}
+module "logs" {
+  source = "../encrypted-log-group"
 
-data "aws_region" "current" {}
-
-locals {
-  account_id     = data.aws_caller_identity.current.account_id
-  partition      = data.aws_partition.current.partition
-  region         = data.aws_region.current.region
-  log_group_name = "/aws/msk/${var.name}"
-}
-
-# --- KMS key: data at rest on the brokers' volumes, and the broker log group. ---
-
-resource "aws_kms_key" "this" {
-  description             = "${var.name} MSK data at rest and broker logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-
-  # In a key policy "*" as the resource means this key. MSK itself uses the key through a
-  # grant it creates with the caller's (Terraform's) rights.
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        # Delegates the key's administration to IAM policies in the account.
-        Sid       = "AccountAdministration"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsBrokerLogGroup"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.${data.aws_partition.current.dns_suffix}" }
-        Action = [
-          "kms:Encrypt",
-          "kms:Decrypt",
-          "kms:ReEncryptFrom",
-          "kms:ReEncryptTo",
-          "kms:GenerateDataKey",
-          "kms:GenerateDataKeyWithoutPlaintext",
-          "kms:DescribeKey",
-        ]
-        Resource = "*"
-        Condition = {
-          ArnEquals = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = merge(var.tags, { Name = "${var.name}-msk" })
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}-msk"
-  target_key_id = aws_kms_key.this.key_id
-}
-
-resource "aws_cloudwatch_log_group" "broker" {
-  name              = local.log_group_name
-  retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
-
-  tags = var.tags
+  name            = "${var.name}-msk"
+  key_description = "${var.name} MSK data at rest and broker logs"
+  log_group_name  = "/aws/msk/${var.name}"
+  retention_days  = var.log_retention_days
+  tags            = var.tags
 }
 
 # --- Network: only the TLS listener, only from the client security groups (and the
@@ -153,7 +94,7 @@ resource "aws_msk_cluster" "this" {
   }
 
   encryption_info {
-    encryption_at_rest_kms_key_arn = aws_kms_key.this.arn
+    encryption_at_rest_kms_key_arn = module.logs.key_arn
 
     encryption_in_transit {
       client_broker = "TLS"
@@ -165,7 +106,7 @@ resource "aws_msk_cluster" "this" {
     broker_logs {
       cloudwatch_logs {
         enabled   = true
-        log_group = aws_cloudwatch_log_group.broker.name
+        log_group = module.logs.log_group_name
       }
     }
   }

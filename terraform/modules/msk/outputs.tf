@@ -20,5 +20,5 @@ output "security_group_id" {
 
 output "kms_key_arn" {
   description = "ARN of the KMS key encrypting the brokers' data at rest and their log group."
-  value       = aws_kms_key.this.arn
+  value       = module.logs.key_arn
 }

@@ -69,11 +69,6 @@ variable "log_retention_days" {
   type        = number
   description = "Retention of the broker log group, in days (at least a year)."
   default     = 365
-
-  validation {
-    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be a CloudWatch Logs retention value of at least 365."
-  }
 }
 
 variable "prometheus_security_group_ids" {

@@ -1,12 +1,9 @@
 data "aws_caller_identity" "current" {}
 
-data "aws_partition" "current" {}
-
 data "aws_region" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.region
   az_count   = length(var.azs)
 
@@ -16,8 +13,6 @@ locals {
   public_subnet_cidrs  = [for i in range(local.az_count) : cidrsubnet(var.cidr_block, 8, 128 + i)]
 
   nat_gateway_count = var.single_nat_gateway ? 1 : local.az_count
-
-  flow_log_group_name = "/aws/vpc/${var.name}/flow-logs"
 
   interface_endpoint_services = var.enable_interface_endpoints ? toset(["sts", "glue", "ecr.api", "ecr.dkr", "logs"]) : toset([])
 }
@@ -187,60 +182,14 @@ resource "aws_vpc_endpoint" "interface" {
 
 # --- Flow logs: every accepted and rejected flow, to a KMS-encrypted log group. ---
 
-resource "aws_kms_key" "flow_logs" {
-  description             = "${var.name} VPC flow logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+module "flow_logs" {
+  source = "../encrypted-log-group"
 
-  # In a key policy "*" as the resource means this key.
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        # Delegates the key's administration to IAM policies in the account.
-        Sid       = "AccountAdministration"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsFlowLogGroup"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.${data.aws_partition.current.dns_suffix}" }
-        Action = [
-          "kms:Encrypt",
-          "kms:Decrypt",
-          "kms:ReEncryptFrom",
-          "kms:ReEncryptTo",
-          "kms:GenerateDataKey",
-          "kms:GenerateDataKeyWithoutPlaintext",
-          "kms:DescribeKey",
-        ]
-        Resource = "*"
-        Condition = {
-          ArnEquals = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.flow_log_group_name}"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = merge(var.tags, { Name = "${var.name}-flow-logs" })
-}
-
-resource "aws_kms_alias" "flow_logs" {
-  name          = "alias/${var.name}-flow-logs"
-  target_key_id = aws_kms_key.flow_logs.key_id
-}
-
-resource "aws_cloudwatch_log_group" "flow_logs" {
-  name              = local.flow_log_group_name
-  retention_in_days = var.flow_log_retention_days
-  kms_key_id        = aws_kms_key.flow_logs.arn
-
-  tags = var.tags
+  name            = "${var.name}-flow-logs"
+  key_description = "${var.name} VPC flow logs"
+  log_group_name  = "/aws/vpc/${var.name}/flow-logs"
+  retention_days  = var.flow_log_retention_days
+  tags            = var.tags
 }
 
 data "aws_iam_policy_document" "flow_logs_assume" {
@@ -276,8 +225,8 @@ data "aws_iam_policy_document" "flow_logs" {
       "logs:DescribeLogStreams",
     ]
     resources = [
-      aws_cloudwatch_log_group.flow_logs.arn,
-      "${aws_cloudwatch_log_group.flow_logs.arn}:*",
+      module.flow_logs.log_group_arn,
+      "${module.flow_logs.log_group_arn}:*",
     ]
   }
 }
@@ -292,7 +241,7 @@ resource "aws_flow_log" "this" {
   vpc_id                   = aws_vpc.this.id
   traffic_type             = "ALL"
   log_destination_type     = "cloud-watch-logs"
-  log_destination          = aws_cloudwatch_log_group.flow_logs.arn
+  log_destination          = module.flow_logs.log_group_arn
   iam_role_arn             = aws_iam_role.flow_logs.arn
   max_aggregation_interval = 60
 

@@ -46,9 +46,4 @@ variable "flow_log_retention_days" {
   type        = number
   description = "Retention of the VPC flow log group, in days (at least a year)."
   default     = 365
-
-  validation {
-    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_log_retention_days)
-    error_message = "flow_log_retention_days must be a CloudWatch Logs retention value of at least 365."
-  }
 }
