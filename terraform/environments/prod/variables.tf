@@ -1,3 +1,9 @@
+variable "environment" {
+  type        = string
+  description = "Name of the environment, in the Environment tag of every resource."
+  default     = "prod"
+}
+
 variable "region" {
   type        = string
   description = "AWS region of the environment."
