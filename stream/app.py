@@ -25,6 +25,7 @@ from financelake.stream.agents.imports import ImportsAgent
 from financelake.stream.alert_rules import AlertConfig
 from financelake.stream.anomaly import ANOMALY_MODEL, AnomalyModels
 from financelake.stream.codecs import BAR, TICK_BATCH, register_codecs
+from financelake.stream.kafka_transport import StreamApp
 from financelake.stream.lake.catalog import open_catalog
 from financelake.stream.lake.tables import ALERTS, BARS, FEATURES, TICKS, ensure_tables
 
@@ -32,7 +33,7 @@ from financelake.stream.lake.tables import ALERTS, BARS, FEATURES, TICKS, ensure
 def faust_app(settings: Settings) -> faust.App:
     """A configured Faust app with no agents."""
     stream = settings.stream
-    return faust.App(
+    return StreamApp(
         stream.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
         # Topics come from `financelake topics create`; the app must not invent any.
