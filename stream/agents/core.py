@@ -78,6 +78,28 @@ class CommitPolicy:
     idle_interval_s: float = 60.0
 
 
+@dataclass
+class CatchUp:
+    """Tells when a backlog has just been drained, so that its last rows are committed at once
+    instead of waiting out the commit interval (after a restart or an outage, the lake is
+    then current as soon as the worker is). Drained: the lag (records between what was read
+    and the partitions' ends) is zero after having reached `backlog_records`; a live feed,
+    never that far behind, adds no commits."""
+
+    backlog_records: int
+    behind: bool = False
+
+    def drained(self, lag: int) -> bool:
+        """Record the lag after a step; True when that step ended a catch-up."""
+        if lag >= self.backlog_records:
+            self.behind = True
+            return False
+        if lag == 0 and self.behind:
+            self.behind = False
+            return True
+        return False
+
+
 @dataclass(frozen=True)
 class LakeSink:
     """Where an agent's input comes from and its rows go: the topic it reads, the table it

@@ -325,6 +325,27 @@ def test_sigterm_commits_what_is_pending(
     assert table.num_rows == 200
 
 
+def test_a_drained_backlog_is_visible_without_waiting_for_the_commit_interval(
+    stream_settings: Settings,
+) -> None:
+    # Neither the interval nor the size limit can commit during the test: only the end of
+    # the catch-up can, with the worker still running.
+    stream = stream_settings.stream.model_copy(
+        update={"commit_interval_s": 3600.0, "commit_max_records": 100_000, "take_max_records": 5}
+    )
+    settings = stream_settings.model_copy(update={"stream": stream})
+    factory = WorkerFactory(settings)
+    batches = make_batches(["AAPL", "MSFT", "NVDA"], 2, 50, 10, seed=9)
+    publish_batches(settings, batches)
+    worker = factory.start()
+    try:
+        table = wait_for_rows(settings, "bronze.ticks", 60 * 50, worker, timeout=45)
+        assert table.num_rows == 60 * 50
+        assert worker.process.poll() is None
+    finally:
+        worker.kill()
+
+
 def test_features_and_alerts_follow_the_bars_and_imported_bars_land_in_silver(
     stream_settings: Settings, stream_worker: WorkerFactory
 ) -> None:
