@@ -4,8 +4,8 @@ Registered once under the names in `CODECS`; topics name them as their value ser
 agents receive decoded values and producers send bytes they serialized themselves. Tick
 batches decode straight to columns (`TickColumns`), once per record for all their agents.
 Bytes that do not decode become `Malformed` values, which agents skip and log: raising
-instead would make Faust stop the agent, and the same record would stop it after every
-restart.
+instead would hand Faust a decode error, on which it acknowledges the record unprocessed (a
+silent loss) or stops the agent.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ class TickColumnsCodec(codecs.Codec):
     def _loads(self, s: bytes) -> Any:
         try:
             return decode_tick_batch(s)
-        except (DecodeError, ValueError) as exc:
-            return Malformed(f"not a valid TickBatch: {exc}")
+        except Exception as exc:
+            # Whatever foreign bytes make the decoder raise: an exception escaping a codec
+            # reaches Faust as a decode error, and Faust acknowledges that record unseen.
+            return Malformed(f"not a valid TickBatch: {type(exc).__name__}: {exc}")
 
     def _dumps(self, obj: Any) -> bytes:
         raise TypeError("tick columns are not produced; send serialized TickBatch bytes")

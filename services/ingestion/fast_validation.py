@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 # The rules of tick.proto / ingestion_service.proto, as these checks implement them.
 SYMBOL = re.compile(r"\^?[A-Z0-9][A-Z0-9.=\-]{0,19}")  # fullmatch: RE2's `$` is end of text
@@ -25,6 +26,8 @@ MAX_EXCHANGE_CHARS = 16
 MAX_TRADE_ID_CHARS = 64
 
 _TIMES, _PRICES, _SIZES = 2, 3, 4
+EXCHANGES_KEY = 5 << 3 | 2
+"""The key byte of field 5 (exchanges), length-delimited."""
 
 
 class TickBatchLike(Protocol):
@@ -73,21 +76,31 @@ def tick_batch_is_valid(batch: TickBatchLike) -> bool:
         and SYMBOL.fullmatch(batch.symbol)
     ):
         return False
-    packed = packed_fields(batch.SerializeToString())
+    raw = batch.SerializeToString()
+    packed = packed_fields(raw)
     if packed is None:
         return False
-    prices = np.frombuffer(packed[_PRICES], dtype="<f8")
-    sizes = np.frombuffer(packed[_SIZES], dtype="<f8")
+    prices = np.frombuffer(packed.payloads[_PRICES], dtype="<f8")
+    sizes = np.frombuffer(packed.payloads[_SIZES], dtype="<f8")
     return (
-        _positive_varints(packed[_TIMES], rows)
+        _positive_varints(packed.payloads[_TIMES], rows)
         and bool(np.isfinite(prices).all() and (prices > 0).all())
         and bool(np.isfinite(sizes).all() and (sizes >= 0).all())
-        and (exchanges == 0 or _strings_fit(batch.exchanges, 0, MAX_EXCHANGE_CHARS, False))
+        and (exchanges == 0 or _exchanges_fit(raw, packed.end, batch.exchanges))
         and _strings_fit(batch.trade_ids, 1, MAX_TRADE_ID_CHARS, True)
     )
 
 
-def packed_fields(raw: bytes) -> dict[int, memoryview] | None:
+class PackedFields(NamedTuple):
+    """Where a serialised TickBatch keeps its packed columns."""
+
+    payloads: dict[int, memoryview]
+    """Field number (2-4) -> its packed payload."""
+    end: int
+    """Where the fields after them (the string columns) begin."""
+
+
+def packed_fields(raw: bytes) -> PackedFields | None:
     """The payloads of the packed fields 2-4, which the serializer writes right after the
     symbol (fields in number order); None if the bytes are laid out otherwise."""
     view = memoryview(raw)
@@ -102,7 +115,46 @@ def packed_fields(raw: bytes) -> dict[int, memoryview] | None:
         if field != 1:
             found[field] = view[position : position + length]
         position += length
-    return found if len(found) == 3 else None
+    return PackedFields(found, position) if len(found) == 3 else None
+
+
+class StringRun(NamedTuple):
+    """Consecutive entries of one repeated string field, as Arrow lays strings out."""
+
+    offsets: npt.NDArray[np.int64]
+    """`count + 1` offsets into `data`: value i is data[offsets[i]:offsets[i + 1]]."""
+    data: npt.NDArray[np.uint8]
+    end: int
+    """Where the bytes after the run begin."""
+
+
+def string_run(raw: bytes, start: int, count: int, tag: int) -> StringRun | None:
+    """The `count` entries of the repeated string field whose one-byte key is `tag`, read
+    from the wire bytes at `start` with no Python object per value; None unless they lie
+    there consecutively with values under 128 bytes, and no stray `tag` byte inside a value
+    hides where one entry ends (callers then read the message's own container).
+
+    Entries are found by guessing that the `tag` bytes are their keys and proving it: each
+    entry (key, one length byte, value) must end exactly where the next guessed one starts.
+    An entry ending on a byte equal to `tag` is followed by a key of that field, so the
+    proven chain is the field's entries themselves; with `count` taken from the parsed
+    message (which also checked the values are UTF-8), it is all of them.
+    """
+    region = np.frombuffer(raw, dtype=np.uint8)[start:]
+    keys = np.flatnonzero(region == tag)[:count]
+    if len(keys) < count or not count or keys[0] != 0 or keys[-1] + 1 >= len(region):
+        return None
+    lengths = region[keys + 1].astype(np.int64)
+    ends = keys + 2 + lengths
+    if (lengths >= 0x80).any() or (ends[:-1] != keys[1:]).any():
+        return None
+    size = int(ends[-1])
+    value_bytes = np.ones(size, dtype=bool)
+    value_bytes[keys] = False
+    value_bytes[keys + 1] = False
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return StringRun(offsets, region[:size][value_bytes], start + size)
 
 
 def _varint(view: memoryview, position: int) -> tuple[int, int]:
@@ -126,6 +178,15 @@ def _positive_varints(payload: memoryview, rows: int) -> bool:
     lengths = np.diff(ends, prepend=-1)
     zero = (lengths == 1) & (data[ends] == 0)
     return not bool(zero.any() or (lengths >= 10).any())
+
+
+def _exchanges_fit(raw: bytes, start: int, exchanges: Sequence[str]) -> bool:
+    # Read off the wire when they can be (a UTF-8 value has at least as many bytes as
+    # characters, so a byte length within the limit proves the character count is).
+    run = string_run(raw, start, len(exchanges), EXCHANGES_KEY)
+    if run is not None and int(np.diff(run.offsets).max()) <= MAX_EXCHANGE_CHARS:
+        return True
+    return _strings_fit(exchanges, 0, MAX_EXCHANGE_CHARS, False)
 
 
 def _strings_fit(values: Sequence[str], min_chars: int, max_chars: int, unique: bool) -> bool:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from financelake.gen.common.v1 import tick_pb2
+from financelake.services.ingestion.fast_validation import string_run
 from financelake.stream.tick_columns import decode_tick_batch, decode_varints
 
 
@@ -27,9 +31,57 @@ def test_columns_equal_the_message_fields_for_any_magnitude_of_time() -> None:
     assert np.array_equal(columns.event_time_ns, times)
     assert np.array_equal(columns.price, np.asarray(batch.prices))
     assert np.array_equal(columns.size, np.asarray(batch.sizes))
-    assert columns.exchanges == list(batch.exchanges)
+    assert isinstance(columns.exchanges, pa.Array)  # read off the wire
+    assert columns.exchanges.to_pylist() == list(batch.exchanges)
     assert columns.trade_ids == list(batch.trade_ids)
     assert len(columns) == 2000
+
+
+def _values(column: Sequence[str] | pa.Array) -> list[str]:
+    return column.to_pylist() if isinstance(column, pa.Array) else list(column)
+
+
+@pytest.mark.parametrize(
+    ("exchanges", "from_wire"),
+    [
+        (["XNAS", "", "BATS-Z", "Börse", "東証", "X" * 16], True),
+        (["XNAS", "A*B", "ARCX"], False),  # the key byte inside a value: the container
+        (["XNAS", "X" * 127], True),
+        (["XNAS", "X" * 128], False),  # a two-byte length
+    ],
+    ids=["mixed-widths-and-utf8", "key-byte-in-a-value", "longest-one-byte-length", "longer"],
+)
+def test_exchanges_read_off_the_wire_or_from_the_message_are_the_same(
+    exchanges: list[str], from_wire: bool
+) -> None:
+    rows = len(exchanges)
+    batch = tick_pb2.TickBatch(
+        symbol="X",
+        event_time_unix_nanos=list(range(1, rows + 1)),
+        prices=[1.0] * rows,
+        sizes=[1.0] * rows,
+        exchanges=exchanges,
+        # Ids full of the exchanges' key byte "*": they follow the run and must not matter.
+        trade_ids=[f"*{i}*" for i in range(rows)],
+    )
+    columns = decode_tick_batch(batch.SerializeToString())
+    assert isinstance(columns.exchanges, pa.Array) is from_wire
+    assert _values(columns.exchanges) == exchanges
+    assert _values(columns.trade_ids) == [f"*{i}*" for i in range(rows)]
+
+
+def test_exchanges_interleaved_with_trade_ids_decode_from_the_message() -> None:
+    # Legal protobuf, though no serializer we know writes it: repeated fields interleaved.
+    rows = [
+        tick_pb2.TickBatch(exchanges=[exchange], trade_ids=[trade_id]).SerializeToString()
+        for exchange, trade_id in [("XNAS", "a"), ("ARCX", "b")]
+    ]
+    head = tick_pb2.TickBatch(
+        symbol="X", event_time_unix_nanos=[1, 2], prices=[1.0, 2.0], sizes=[1.0, 1.0]
+    ).SerializeToString()
+    columns = decode_tick_batch(head + b"".join(rows))
+    assert _values(columns.exchanges) == ["XNAS", "ARCX"]
+    assert _values(columns.trade_ids) == ["a", "b"]
 
 
 def test_fields_in_another_order_still_decode() -> None:
@@ -60,3 +112,14 @@ def test_ragged_columns_are_refused() -> None:
     )
     with pytest.raises(ValueError, match="ragged columns"):
         decode_tick_batch(batch.SerializeToString())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [bytes([0x2A, 1, 0x41, 0x2A]), bytes([0x2A, 5, 0x41]), bytes([0x2A, 0x80, 1, 0x41])],
+    ids=["key-byte-last", "value-past-the-end", "two-byte-length"],
+)
+def test_a_string_run_that_cannot_be_proven_is_none_never_an_error(raw: bytes) -> None:
+    # An exception here would reach Faust as a decode error, which acknowledges the record
+    # unprocessed: it must only ever send the decoder to the message's container.
+    assert string_run(raw, 0, 2, 0x2A) is None
