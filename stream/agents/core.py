@@ -188,7 +188,8 @@ class LakeAgent(ABC):
             by_partition.setdefault(record.partition, []).append(record)
         emits: list[Emit] = []
         for partition, batch in by_partition.items():
-            self._ensure_loaded(partition)
+            if self._ensure_loaded(partition):
+                self._report_undelivered(partition, batch[0].offset)
             start = max(
                 self._next_offset.get(partition, 0), self._pending_offsets.get(partition, 0)
             )
@@ -294,9 +295,29 @@ class LakeAgent(ABC):
 
     # ---- internals --------------------------------------------------------------------
 
-    def _ensure_loaded(self, partition: int) -> None:
+    def _report_undelivered(self, partition: int, first: int) -> None:
+        # Offsets of these topics are contiguous (no transactions, no compaction): a first
+        # record past the lake's next offset means records the lake lacks were never
+        # delivered. Kafka retention can do that to a worker down too long, and so can a
+        # group offset committed past the lake; either way it is loss, said loudly.
+        expected = self._next_offset[partition]
+        if first > expected:
+            logger.error(
+                "%s: partition %d resumes at offset %d but the first record delivered is %d: "
+                "records %d..%d never reached the lake (expired by retention, or the consumer "
+                "group's offset was committed past them)",
+                self.name,
+                partition,
+                expected,
+                first,
+                expected,
+                first - 1,
+            )
+
+    def _ensure_loaded(self, partition: int) -> bool:
+        """Read the partition's checkpoint once; True when it was read just now."""
         if partition in self._known:
-            return
+            return False
         # A fresh Table object: a commit thread may be using `self.table` right now.
         table = self.table.catalog.load_table(self.table.name())
         committed = self.writer.committed_offsets(table, self.group)
@@ -310,6 +331,7 @@ class LakeAgent(ABC):
             partition,
             self._next_offset[partition],
         )
+        return True
 
     def _write_state(self, partition: int, data: bytes) -> str:
         location = self.table.metadata.location.rstrip("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -11,6 +12,9 @@ from pyiceberg.exceptions import CommitFailedException, ForbiddenError
 from pyiceberg.table import CommitTableResponse, Table
 from pyiceberg.transforms import BucketTransform, DayTransform, IdentityTransform
 
+from financelake.gen.common.v1 import tick_pb2
+from financelake.stream.agents.bronze import BronzeAgent
+from financelake.stream.agents.core import LakeSink, Record
 from financelake.stream.lake import (
     ALERTS,
     BARS,
@@ -23,6 +27,7 @@ from financelake.stream.lake import (
     ensure_tables,
     offsets_key,
 )
+from financelake.stream.tick_columns import decode_tick_batch
 
 pytestmark = pytest.mark.integration
 
@@ -386,3 +391,33 @@ def test_a_multi_topic_batch_without_overlap_is_written(iceberg_catalog: SqlCata
     assert writer.append(alerts, rows, offsets, GROUP) is None
     assert writer.committed_offsets(alerts, GROUP) == offsets
     assert _count(iceberg_catalog, "gold.alerts") == 2
+
+
+def test_records_never_delivered_to_an_agent_are_reported_as_lost(
+    iceberg_catalog: SqlCatalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    ticks = ensure_tables(iceberg_catalog)["bronze.ticks"]
+    LakeWriter().append(ticks, _ticks(ticks, [(0, 0), (0, 1)]), {(TOPIC, 0): 2}, GROUP)
+    batch = tick_pb2.TickBatch(
+        symbol="AAPL",
+        event_time_unix_nanos=[1_700_000_000_000_000_000],
+        prices=[1.0],
+        sizes=[1.0],
+        trade_ids=["t"],
+    ).SerializeToString()
+
+    def record(offset: int) -> Record:
+        return Record(partition=0, offset=offset, value=decode_tick_batch(batch))
+
+    caplog.set_level(logging.ERROR, logger="financelake.stream.agents.core")
+    # Resuming exactly where the lake ends (or before it, a replay) is what Kafka should do.
+    BronzeAgent(LakeSink(ticks, TOPIC, GROUP)).process([record(2), record(3)])
+    BronzeAgent(LakeSink(ticks, TOPIC, GROUP)).process([record(1), record(2)])
+    assert not caplog.records
+    # A first record past it: records 2..4 never reached the lake, and the log says so.
+    BronzeAgent(LakeSink(ticks, TOPIC, GROUP)).process([record(5)])
+    assert [r.getMessage() for r in caplog.records] == [
+        "bronze: partition 0 resumes at offset 2 but the first record delivered is 5: records "
+        "2..4 never reached the lake (expired by retention, or the consumer group's offset "
+        "was committed past them)"
+    ]
