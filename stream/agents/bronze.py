@@ -15,13 +15,13 @@ import pyarrow as pa
 
 from financelake.stream.agents.core import Emit, LakeAgent, Record
 from financelake.stream.lake.tables import TICKS
-from financelake.stream.tick_columns import TickColumns
+from financelake.stream.tick_columns import TEXT, TickColumns
 
 _SCHEMA = TICKS.schema.as_arrow()
 _MICROS = pa.timestamp("us", tz="UTC")
-# The table's own string type (pyiceberg's Arrow schema): built as it, the columns are not
-# cast (copied) again when the table is assembled.
-_TEXT = _SCHEMA.field("trade_id").type
+# The string type the decoder reads exchanges in, and the table's own (pyiceberg's Arrow
+# schema): built as it, the columns are not cast (copied) again when the table is assembled.
+_TEXT = TEXT
 
 
 def ticks_rows(
