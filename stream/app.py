@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import faust
 from pyiceberg.catalog import Catalog
 
@@ -18,7 +20,7 @@ from financelake.stream.agents import agent_group
 from financelake.stream.agents.alerts import AlertsAgent
 from financelake.stream.agents.bars import BarsAgent
 from financelake.stream.agents.bronze import BronzeAgent
-from financelake.stream.agents.core import CommitPolicy, LakeSink
+from financelake.stream.agents.core import CommitPolicy, LakeSink, start_offsets
 from financelake.stream.agents.driver import Route, TopicDriver
 from financelake.stream.agents.features import FeaturesAgent
 from financelake.stream.agents.imports import ImportsAgent
@@ -30,7 +32,7 @@ from financelake.stream.lake.catalog import open_catalog
 from financelake.stream.lake.tables import ALERTS, BARS, FEATURES, TICKS, ensure_tables
 
 
-def faust_app(settings: Settings) -> faust.App:
+def faust_app(settings: Settings) -> StreamApp:
     """A configured Faust app with no agents."""
     stream = settings.stream
     return StreamApp(
@@ -106,6 +108,10 @@ def build_app(settings: Settings, catalog: Catalog | None = None) -> faust.App:
         ),
         Route(ImportsAgent(sink(ImportsAgent.name, BARS.identifier, topics.bars))),
     ]
+    # Every assignment starts where the lake ends, whatever the group's offsets say.
+    app.start_offsets = functools.partial(
+        start_offsets, [route.agent for route in (*on_ticks, *on_bars)]
+    )
     for name, source, routes in (("ticks", ticks, on_ticks), ("bars", bars, on_bars)):
         TopicDriver(
             app,

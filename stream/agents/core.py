@@ -14,8 +14,9 @@ Exactly once, for stateless and stateful agents alike:
   Rows, offsets and state therefore become visible in one atomic Iceberg commit.
 * On the first record of a partition (after start or reassignment), the agent reads that
   partition's committed next offset and state from the table. Records below the offset are
-  replays (Kafka's own committed offsets lag the lake: the driver acknowledges records only
-  after their commit) and are skipped; the state resumes exactly where the rows end.
+  replays and are skipped; the state resumes exactly where the rows end. Reading an assigned
+  partition starts where the agent furthest behind on it ends (`start_offsets`), never at a
+  consumer-group offset that could lie past the lake.
 * State is per partition because records are keyed by symbol: a partition's symbols, and so
   its bars and indicators, never depend on another partition, and a partition can move to
   another worker with its checkpoint.
@@ -285,6 +286,12 @@ class LakeAgent(ABC):
             files=int(added.get("added-data-files") or 0) if added else 0,
         )
 
+    def lake_offsets(self) -> dict[int, int]:
+        """The next offset of each partition of the agent's topic, as the lake holds it now."""
+        table = self.table.catalog.load_table(self.table.name())
+        committed = self.writer.committed_offsets(table, self.group)
+        return {p: offset for (topic, p), offset in committed.items() if topic == self.topic}
+
     def release(self, partitions: Iterable[int]) -> None:
         """Forget partitions taken away by a rebalance (commit first: pending rows of them
         would otherwise be written by two owners)."""
@@ -348,6 +355,30 @@ class LakeAgent(ABC):
         with table.io.new_input(path).open() as stream:
             state: State = json.loads(stream.read())
         return state
+
+
+TopicPartitionT = TypeVar("TopicPartitionT", bound=tuple[str, int])
+
+
+def start_offsets(
+    agents: Iterable[LakeAgent], partitions: Iterable[TopicPartitionT]
+) -> dict[TopicPartitionT, int]:
+    """Where reading each (topic, partition) starts so that no agent misses a record: the
+    lowest next offset the lake holds for it among the agents reading the topic (0 where one
+    never committed). Partitions no agent reads are left out.
+
+    The lake, not the consumer group's offset, decides: the group's offset is only as right as
+    every acknowledgement Faust makes, and Faust acknowledges events it drops unprocessed
+    (those fetched before a rebalance). Records below an agent's own offset are skipped by it.
+    """
+    offsets = [(agent.topic, agent.lake_offsets()) for agent in agents]
+    starts: dict[TopicPartitionT, int] = {}
+    for tp in partitions:
+        topic, partition = tp
+        readers = [committed.get(partition, 0) for t, committed in offsets if t == topic]
+        if readers:
+            starts[tp] = min(readers)
+    return starts
 
 
 class Checkpointable(Protocol):

@@ -5,11 +5,11 @@ covering them landed.
 
 One Faust agent per topic rather than per lake agent: Faust fans a topic out to each of its
 agents through separate streams, which on this workload ran three times slower than one
-stream feeding both (bench-stream). Acknowledging after the Iceberg commits keeps Kafka's
-committed offsets at or behind the lake's, so a restart never skips a record the lake lacks;
-records the lake already holds are skipped by each lake agent (see `core`). A timer commits
-when no events arrive, a revocation commits before partitions move, and shutdown commits
-what is pending.
+stream feeding both (bench-stream). Events are acknowledged after the Iceberg commits, so
+the group's offsets (what lag reports) trail the lake; where reading starts is the lake's to
+say, though (`core.start_offsets`), and records it already holds are skipped by each lake
+agent. A timer commits when no events arrive, a revocation commits before partitions move,
+and shutdown commits what is pending.
 
 With tracing on, a batch whose records carry a trace (in their headers, from the ingestion
 service) gets a CONSUMER span in the first such trace, linked to the others; what the batch

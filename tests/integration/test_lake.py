@@ -14,7 +14,7 @@ from pyiceberg.transforms import BucketTransform, DayTransform, IdentityTransfor
 
 from financelake.gen.common.v1 import tick_pb2
 from financelake.stream.agents.bronze import BronzeAgent
-from financelake.stream.agents.core import LakeSink, Record
+from financelake.stream.agents.core import LakeSink, Record, start_offsets
 from financelake.stream.lake import (
     ALERTS,
     BARS,
@@ -421,3 +421,21 @@ def test_records_never_delivered_to_an_agent_are_reported_as_lost(
         "2..4 never reached the lake (expired by retention, or the consumer group's offset "
         "was committed past them)"
     ]
+
+
+def test_reading_starts_where_the_agent_furthest_behind_ends(iceberg_catalog: SqlCatalog) -> None:
+    ticks = ensure_tables(iceberg_catalog)["bronze.ticks"]
+    writer = LakeWriter()
+    writer.append(
+        ticks, _ticks(ticks, [(0, 0), (0, 1), (1, 0)]), {(TOPIC, 0): 7, (TOPIC, 1): 3}, GROUP
+    )
+    writer.append(ticks, _ticks(ticks, [(0, 0)]), {(TOPIC, 0): 4}, "other-group")
+    ahead = BronzeAgent(LakeSink(ticks, TOPIC, GROUP))
+    behind = BronzeAgent(LakeSink(ticks, TOPIC, "other-group"))
+    elsewhere = BronzeAgent(LakeSink(ticks, "financelake.bars.v1", GROUP))
+
+    starts = start_offsets([ahead, behind, elsewhere], [(TOPIC, 0), (TOPIC, 1), ("unread", 0)])
+
+    # Partition 1 was never committed by `behind`: it reads from the start.
+    assert starts == {(TOPIC, 0): 4, (TOPIC, 1): 0}
+    assert start_offsets([ahead], [(TOPIC, 0), (TOPIC, 1)]) == {(TOPIC, 0): 7, (TOPIC, 1): 3}

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from financelake.gen.common.v1 import alert_pb2, bar_pb2, tick_pb2
 from financelake.services.settings import Settings
-from tests.fixtures.ingestion import read_topic
+from tests.fixtures.ingestion import PARTITIONS, read_topic
 from tests.fixtures.stream import (
     WorkerFactory,
     WorkerProcess,
@@ -323,6 +323,35 @@ def test_sigterm_commits_what_is_pending(
             worker.kill()
     table = lake(settings).load_table("bronze.ticks").scan().to_arrow()
     assert table.num_rows == 200
+
+
+def test_a_group_offset_committed_past_the_lake_skips_nothing(
+    stream_settings: Settings, stream_worker: WorkerFactory
+) -> None:
+    # Faust can commit offsets of events it dropped unprocessed (those fetched before a
+    # rebalance); here the group's offsets are put past every record before the worker starts.
+    batches = make_batches(["AAPL", "MSFT", "NVDA"], 1, 100, 2, seed=11)
+    publish_batches(stream_settings, batches)
+    topic = stream_settings.topics.ticks
+    group = Consumer(
+        {
+            "bootstrap.servers": stream_settings.bootstrap_servers,
+            "group.id": stream_settings.stream.app_id,
+        }
+    )
+    ends = [
+        TopicPartition(topic, p, group.get_watermark_offsets(TopicPartition(topic, p))[1])
+        for p in range(PARTITIONS)
+    ]
+    assert sum(tp.offset for tp in ends) == len(batches)
+    group.commit(offsets=ends, asynchronous=False)
+    group.close()
+
+    worker = stream_worker.start()
+    bronze = wait_for_rows(stream_settings, "bronze.ticks", 600, worker)
+    assert bronze.num_rows == 600
+    assert "never reached the lake" not in worker.log.read_text()
+    assert worker.stop() == 0
 
 
 def test_a_drained_backlog_is_visible_without_waiting_for_the_commit_interval(
