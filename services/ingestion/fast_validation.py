@@ -1,12 +1,13 @@
 """A columnar fast path for the contract's TickBatch rules (tick.proto).
 
 protovalidate walks a 1,000-trade batch element by element through CEL: ~480 µs, most of
-the ingestion server's time. These checks prove the same rules on whole columns (numpy over
-the packed wire bytes, one set per string column): ~160 µs. They only ever say "valid
-for certain"; anything else returns False, and protovalidate,
-which stays the authority, then decides and reports the exact violations. So the fast path
-can make a call cheaper, never change its answer. tests/unit/test_fast_validation.py pins the
-rule set: a rule added to tick.proto fails CI until it is covered here.
+the ingestion server's time. These checks prove the same rules on whole columns, numpy over
+the wire bytes (the string columns too, when they can be located there; else one set per
+string column): ~90 µs. They only ever say "valid for certain"; anything else returns False,
+and protovalidate, which stays the authority, then decides and reports the exact violations.
+So the fast path can make a call cheaper, never change its answer.
+tests/unit/test_fast_validation.py pins the rule set: a rule added to tick.proto fails CI
+until it is covered here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ MAX_TRADE_ID_CHARS = 64
 _TIMES, _PRICES, _SIZES = 2, 3, 4
 EXCHANGES_KEY = 5 << 3 | 2
 """The key byte of field 5 (exchanges), length-delimited."""
+TRADE_IDS_KEY = 6 << 3 | 2
+"""The key byte of field 6 (trade ids), length-delimited: "2"."""
 
 
 class TickBatchLike(Protocol):
@@ -82,13 +85,20 @@ def tick_batch_is_valid(batch: TickBatchLike) -> bool:
         return False
     prices = np.frombuffer(packed.payloads[_PRICES], dtype="<f8")
     sizes = np.frombuffer(packed.payloads[_SIZES], dtype="<f8")
-    return (
+    if not (
         _positive_varints(packed.payloads[_TIMES], rows)
         and bool(np.isfinite(prices).all() and (prices > 0).all())
         and bool(np.isfinite(sizes).all() and (sizes >= 0).all())
-        and (exchanges == 0 or _exchanges_fit(raw, packed.end, batch.exchanges))
-        and _strings_fit(batch.trade_ids, 1, MAX_TRADE_ID_CHARS, True)
-    )
+    ):
+        return False
+    trade_ids_start: int | None = packed.end
+    if exchanges:
+        run = string_run(raw, packed.end, exchanges, EXCHANGES_KEY)
+        trade_ids_start = None if run is None else run.end
+        if not _strings_fit(run, batch.exchanges, 0, MAX_EXCHANGE_CHARS, unique=False):
+            return False
+    run = None if trade_ids_start is None else string_run(raw, trade_ids_start, rows, TRADE_IDS_KEY)
+    return _strings_fit(run, batch.trade_ids, 1, MAX_TRADE_ID_CHARS, unique=True)
 
 
 class PackedFields(NamedTuple):
@@ -131,18 +141,43 @@ class StringRun(NamedTuple):
 def string_run(raw: bytes, start: int, count: int, tag: int) -> StringRun | None:
     """The `count` entries of the repeated string field whose one-byte key is `tag`, read
     from the wire bytes at `start` with no Python object per value; None unless they lie
-    there consecutively with values under 128 bytes, and no stray `tag` byte inside a value
-    hides where one entry ends (callers then read the message's own container).
+    there consecutively with values under 128 bytes and can be told apart (callers then read
+    the message's own container). `count` comes from the parsed message, which also checked
+    the values are UTF-8.
 
-    Entries are found by guessing that the `tag` bytes are their keys and proving it: each
-    entry (key, one length byte, value) must end exactly where the next guessed one starts.
-    An entry ending on a byte equal to `tag` is followed by a key of that field, so the
-    proven chain is the field's entries themselves; with `count` taken from the parsed
-    message (which also checked the values are UTF-8), it is all of them.
+    Each entry is (key, one length byte, value). Two ways to find them, each a proof:
+    * equal lengths (zero-padded serials, UUIDs): every `len + 2` bytes an entry starts with
+      `tag` and the first entry's length byte; then walking the entries one by one would
+      meet exactly these;
+    * else the `tag` bytes are guessed to be the keys, and each entry must end exactly where
+      the next guessed one starts; an entry ending on a `tag` byte is followed by a key of
+      the field, so the chain is the entries themselves. A value holding a `tag` byte breaks
+      the chain (trade ids often hold "2", their key).
     """
     region = np.frombuffer(raw, dtype=np.uint8)[start:]
+    if not count or len(region) < 2 or region[0] != tag or region[1] >= 0x80:
+        return None
+    run = _equal_length_run(region, count, tag)
+    if run is None:
+        run = _chained_run(region, count, tag)
+    return None if run is None else run._replace(end=start + run.end)
+
+
+def _equal_length_run(region: npt.NDArray[np.uint8], count: int, tag: int) -> StringRun | None:
+    length = int(region[1])
+    size = count * (length + 2)
+    if size > len(region):
+        return None
+    entries = region[:size].reshape(count, length + 2)
+    if (entries[:, 0] != tag).any() or (entries[:, 1] != length).any():
+        return None
+    offsets = np.arange(count + 1, dtype=np.int64) * length
+    return StringRun(offsets, entries[:, 2:].ravel(), size)
+
+
+def _chained_run(region: npt.NDArray[np.uint8], count: int, tag: int) -> StringRun | None:
     keys = np.flatnonzero(region == tag)[:count]
-    if len(keys) < count or not count or keys[0] != 0 or keys[-1] + 1 >= len(region):
+    if len(keys) < count or keys[-1] + 1 >= len(region):
         return None
     lengths = region[keys + 1].astype(np.int64)
     ends = keys + 2 + lengths
@@ -154,7 +189,36 @@ def string_run(raw: bytes, start: int, count: int, tag: int) -> StringRun | None
     value_bytes[keys + 1] = False
     offsets = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    return StringRun(offsets, region[:size][value_bytes], start + size)
+    return StringRun(offsets, region[:size][value_bytes], size)
+
+
+def distinct(run: StringRun) -> bool:
+    """True only if the run's values are pairwise different (False may be a hash collision).
+
+    Each value is hashed as its 8-byte words times odd weights, plus its length, mod 2**64:
+    equal values hash alike, so distinct hashes prove distinct values.
+    """
+    count = len(run.offsets) - 1
+    if count < 2:
+        return True
+    lengths = np.diff(run.offsets)
+    width = int(lengths.max())
+    padded = np.zeros((count, -(-width // 8) * 8), np.uint8)
+    if int(lengths.min()) == width:
+        padded[:, :width] = run.data.reshape(count, width)
+    else:
+        rows = np.repeat(np.arange(count), lengths)
+        padded[rows, np.arange(len(run.data)) - run.offsets[rows]] = run.data
+    words = padded.view("<u8")
+    hashes = (words * _WEIGHTS[: words.shape[1]]).sum(axis=1)
+    hashes += lengths.astype(np.uint64) * _WEIGHTS[-1]
+    hashes.sort()
+    return not bool((hashes[1:] == hashes[:-1]).any())
+
+
+# Odd, so a change in one word always changes the hash; 16 words hold any value of a run
+# (under 128 bytes), the last weight is the length's. Fixed, so results are reproducible.
+_WEIGHTS = np.random.default_rng(20261127).integers(0, 2**62, 17, dtype=np.uint64) * 2 + 1
 
 
 def _varint(view: memoryview, position: int) -> tuple[int, int]:
@@ -180,22 +244,25 @@ def _positive_varints(payload: memoryview, rows: int) -> bool:
     return not bool(zero.any() or (lengths >= 10).any())
 
 
-def _exchanges_fit(raw: bytes, start: int, exchanges: Sequence[str]) -> bool:
-    # Read off the wire when they can be (a UTF-8 value has at least as many bytes as
-    # characters, so a byte length within the limit proves the character count is).
-    run = string_run(raw, start, len(exchanges), EXCHANGES_KEY)
-    if run is not None and int(np.diff(run.offsets).max()) <= MAX_EXCHANGE_CHARS:
-        return True
-    return _strings_fit(exchanges, 0, MAX_EXCHANGE_CHARS, False)
-
-
-def _strings_fit(values: Sequence[str], min_chars: int, max_chars: int, unique: bool) -> bool:
+def _strings_fit(
+    run: StringRun | None, values: Sequence[str], min_chars: int, max_chars: int, *, unique: bool
+) -> bool:
     """Every value has min..max characters (code points, as protovalidate counts them),
-    and, if asked, no value repeats."""
+    and, if asked, no value repeats. Proven on the wire bytes when `run` holds them (a UTF-8
+    value has at least as many bytes as characters, and at least one when it has one); else,
+    or when that proof fails, on the container's strings."""
+    if run is not None and min_chars <= 1:
+        lengths = np.diff(run.offsets)
+        if (
+            int(lengths.min()) >= min_chars
+            and int(lengths.max()) <= max_chars
+            and (not unique or distinct(run))
+        ):
+            return True
     # The set is the one pass that makes str objects; lengths are then read per distinct
     # value (exchanges have a handful).
-    distinct = set(values)
-    if unique and len(distinct) != len(values):
+    distinct_values = set(values)
+    if unique and len(distinct_values) != len(values):
         return False
-    lengths = list(map(len, distinct))
-    return min(lengths) >= min_chars and max(lengths) <= max_chars
+    lengths_of = list(map(len, distinct_values))
+    return min(lengths_of) >= min_chars and max(lengths_of) <= max_chars

@@ -1,8 +1,9 @@
 """bronze: the ticks topic -> `bronze.ticks`, one row per trade with its Kafka position.
 
-Columnar all the way: each record arrives as `TickColumns` (numpy columns decoded from the
-packed wire bytes), concatenated into Arrow arrays; no Python object per trade besides the
-strings Arrow reads from the protobuf containers.
+Columnar all the way: each record arrives as `TickColumns` (numpy columns and Arrow strings
+decoded from the wire bytes), concatenated into Arrow arrays; no Python object per trade
+besides the strings Arrow reads from protobuf containers when a record's string columns
+could not be read off the wire.
 """
 
 from __future__ import annotations

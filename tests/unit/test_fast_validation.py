@@ -6,16 +6,23 @@ rules, and if the rules change it must be revisited (the pinned rule set below).
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from typing import Any
 
+import numpy as np
 import protovalidate
 import pytest
 
 from financelake.gen.common.v1 import tick_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.services.ingestion.fast_validation import (
+    TRADE_IDS_KEY,
+    StringRun,
+    distinct,
+    packed_fields,
+    string_run,
     tick_batch_is_valid,
     tick_request_is_valid,
 )
@@ -66,8 +73,22 @@ def _valid_batch(rng: random.Random, rows: int) -> tick_pb2.TickBatch:
         exchanges=[rng.choice(["XNAS", "XNYS", "", "ÉCHANGE-ÜNICODE!"]) for _ in range(rows)]
         if rng.random() < 0.7
         else [],
-        trade_ids=[f"{symbol}-{i}-{'é' * rng.randrange(3)}" for i in range(rows)],
+        trade_ids=_trade_ids(rng, symbol, rows),
     )
+
+
+def _trade_ids(rng: random.Random, symbol: str, rows: int) -> list[str]:
+    """Ids of every shape the wire path distinguishes: equal lengths (read at a fixed
+    stride), mixed lengths without the key byte "2" (chained), mixed lengths with it (the
+    container), non-ASCII."""
+    style = rng.randrange(4)
+    if style == 0:
+        return [f"{symbol}-{i:012d}" for i in range(rows)]
+    if style == 1:
+        return [f"{i:o}".replace("2", "8") + "x" * rng.randrange(3) for i in range(rows)]
+    if style == 2:
+        return [f"{symbol}-{i}" for i in range(rows)]
+    return [f"{symbol}-{i}-{'é' * rng.randrange(3)}" for i in range(rows)]
 
 
 def _mutate(batch: tick_pb2.TickBatch, rng: random.Random) -> None:
@@ -90,7 +111,8 @@ def _mutate(batch: tick_pb2.TickBatch, rng: random.Random) -> None:
     elif mutation == 5:
         batch.trade_ids[row] = rng.choice(["", "x" * 65, "é" * 64, "é" * 65, "a\x00b"])
     elif mutation == 6:
-        batch.trade_ids[row] = batch.trade_ids[(row + 1) % rows]
+        ids = len(batch.trade_ids)  # an earlier mutation may have made the columns ragged
+        batch.trade_ids[row % ids] = batch.trade_ids[(row + 1) % ids]
     elif mutation == 7:
         column = rng.randrange(3)
         if column == 0:
@@ -138,3 +160,66 @@ def test_request_batch_count_limits(count: int, valid: bool) -> None:
     request = pb.PublishTicksRequest(batches=[_valid_batch(rng, 2) for _ in range(count)])
     assert tick_request_is_valid(request) is valid
     assert (not protovalidate.Validator().collect_violations(request)) is valid
+
+
+def _wire_trade_ids(ids: list[str]) -> tuple[StringRun | None, int]:
+    """The trade ids of a batch without exchanges as `string_run` reads them; the bytes'
+    length."""
+    raw = tick_pb2.TickBatch(
+        symbol="A",
+        event_time_unix_nanos=[1] * len(ids),
+        prices=[1.0] * len(ids),
+        sizes=[1.0] * len(ids),
+        trade_ids=ids,
+    ).SerializeToString()
+    packed = packed_fields(raw)
+    assert packed is not None
+    return string_run(raw, packed.end, len(ids), TRADE_IDS_KEY), len(raw)
+
+
+def _values(run: StringRun) -> list[str]:
+    return [bytes(run.data[a:b]).decode() for a, b in itertools.pairwise(run.offsets)]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [f"AAPL-{i:012d}" for i in range(1_000)],  # equal lengths, "2" inside
+        ["1b4e28ba-2fa1-11d2-883f-0016d3cca427", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"],
+        ["T1", "T10", "T100", "x"],  # mixed lengths, no "2"
+        ["é", "ü"],
+    ],
+)
+def test_trade_ids_are_read_off_the_wire_when_their_layout_is_provable(ids: list[str]) -> None:
+    run, size = _wire_trade_ids(ids)
+    assert run is not None
+    assert _values(run) == ids
+    assert run.end == size
+
+
+def test_mixed_length_trade_ids_holding_their_key_byte_are_left_to_the_container() -> None:
+    assert _wire_trade_ids(["A-2", "A-12", "A-123"])[0] is None
+
+
+def _run_of(values: list[str]) -> StringRun:
+    encoded = [v.encode() for v in values]
+    offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64)
+    return StringRun(offsets, np.frombuffer(b"".join(encoded), np.uint8), 0)
+
+
+@pytest.mark.parametrize(
+    ("values", "unique"),
+    [
+        ([f"AAPL-{i:012d}" for i in range(1_000)], True),
+        ([f"AAPL-{i % 999:012d}" for i in range(1_000)], False),
+        (["a", "a\x00"], True),  # zero padding must not make them equal
+        (["x", "yy", "x"], False),
+        (["x", "yy", "z" * 127], True),
+        (["", ""], False),
+        (["only"], True),
+    ],
+)
+def test_distinct_proves_uniqueness_and_never_passes_a_repeat(
+    values: list[str], unique: bool
+) -> None:
+    assert distinct(_run_of(values)) is unique

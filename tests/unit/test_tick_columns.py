@@ -70,6 +70,34 @@ def test_exchanges_read_off_the_wire_or_from_the_message_are_the_same(
     assert _values(columns.trade_ids) == [f"*{i}*" for i in range(rows)]
 
 
+@pytest.mark.parametrize(
+    ("exchanges", "trade_ids", "from_wire"),
+    [
+        ([], [f"T-{i:06d}" for i in range(30)], True),  # equal lengths, "2" inside
+        (["XNAS"] * 3, ["1", "10", "100"], True),  # mixed lengths without "2"
+        (["XNAS"] * 3, ["1", "12", "123"], False),  # mixed lengths with it
+        (["XNAS", "A*B", "ARCX"], ["a", "b", "c"], False),  # where they start is unknown
+    ],
+    ids=["equal-lengths", "chained", "key-byte-in-a-value", "after-unread-exchanges"],
+)
+def test_trade_ids_read_off_the_wire_or_from_the_message_are_the_same(
+    exchanges: list[str], trade_ids: list[str], from_wire: bool
+) -> None:
+    rows = len(trade_ids)
+    batch = tick_pb2.TickBatch(
+        symbol="X",
+        event_time_unix_nanos=list(range(1, rows + 1)),
+        prices=[1.0] * rows,
+        sizes=[1.0] * rows,
+        exchanges=exchanges,
+        trade_ids=trade_ids,
+    )
+    columns = decode_tick_batch(batch.SerializeToString())
+    assert isinstance(columns.trade_ids, pa.Array) is from_wire
+    assert _values(columns.trade_ids) == trade_ids
+    assert _values(columns.exchanges) == exchanges
+
+
 def test_exchanges_interleaved_with_trade_ids_decode_from_the_message() -> None:
     # Legal protobuf, though no serializer we know writes it: repeated fields interleaved.
     rows = [
