@@ -146,9 +146,10 @@ def string_run(raw: bytes, start: int, count: int, tag: int) -> StringRun | None
     the values are UTF-8.
 
     Each entry is (key, one length byte, value). Two ways to find them, each a proof:
-    * equal lengths (zero-padded serials, UUIDs): every `len + 2` bytes an entry starts with
-      `tag` and the first entry's length byte; then walking the entries one by one would
-      meet exactly these;
+    * stretches of equal lengths (UUIDs, zero-padded serials: one stretch; serials that
+      grow a digit at a time: a few): within a stretch every `len + 2` bytes an entry starts
+      with `tag` and the stretch's length byte, so walking the entries one by one would
+      meet exactly these, whatever bytes the values hold;
     * else the `tag` bytes are guessed to be the keys, and each entry must end exactly where
       the next guessed one starts; an entry ending on a `tag` byte is followed by a key of
       the field, so the chain is the entries themselves. A value holding a `tag` byte breaks
@@ -157,22 +158,50 @@ def string_run(raw: bytes, start: int, count: int, tag: int) -> StringRun | None
     region = np.frombuffer(raw, dtype=np.uint8)[start:]
     if not count or len(region) < 2 or region[0] != tag or region[1] >= 0x80:
         return None
-    run = _equal_length_run(region, count, tag)
+    run = _stretched_run(region, count, tag)
     if run is None:
         run = _chained_run(region, count, tag)
     return None if run is None else run._replace(end=start + run.end)
 
 
-def _equal_length_run(region: npt.NDArray[np.uint8], count: int, tag: int) -> StringRun | None:
-    length = int(region[1])
-    size = count * (length + 2)
-    if size > len(region):
-        return None
-    entries = region[:size].reshape(count, length + 2)
-    if (entries[:, 0] != tag).any() or (entries[:, 1] != length).any():
-        return None
-    offsets = np.arange(count + 1, dtype=np.int64) * length
-    return StringRun(offsets, entries[:, 2:].ravel(), size)
+_MAX_STRETCHES = 4
+
+
+def _stretched_run(region: npt.NDArray[np.uint8], count: int, tag: int) -> StringRun | None:
+    stretches: list[tuple[int, int, int]] = []  # (position, entries, value length)
+    position = found = 0
+    while found < count:
+        if len(stretches) == _MAX_STRETCHES or position + 1 >= len(region):
+            return None
+        length = int(region[position + 1])
+        if region[position] != tag or length >= 0x80:
+            return None
+        entries = _stretch(region, position, tag, length, count - found)
+        if not entries:
+            return None
+        stretches.append((position, entries, length))
+        position += entries * (length + 2)
+        found += entries
+    values = [
+        region[at : at + entries * (length + 2)].reshape(entries, length + 2)[:, 2:].ravel()
+        for at, entries, length in stretches
+    ]
+    if len(stretches) == 1:
+        return StringRun(np.arange(count + 1, dtype=np.int64) * length, values[0], position)
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    lengths = np.repeat([length for _, _, length in stretches], [n for _, n, _ in stretches])
+    np.cumsum(lengths, out=offsets[1:])
+    return StringRun(offsets, np.concatenate(values), position)
+
+
+def _stretch(region: npt.NDArray[np.uint8], position: int, tag: int, length: int, most: int) -> int:
+    """How many entries with values of `length` bytes follow one another from `position`
+    (at most `most`)."""
+    stride = length + 2
+    most = min(most, (len(region) - position) // stride)
+    entries = region[position : position + most * stride].reshape(most, stride)
+    fits = (entries[:, 0] == tag) & (entries[:, 1] == length)
+    return most if fits.all() else int(fits.argmin())
 
 
 def _chained_run(region: npt.NDArray[np.uint8], count: int, tag: int) -> StringRun | None:

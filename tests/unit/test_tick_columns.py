@@ -33,7 +33,8 @@ def test_columns_equal_the_message_fields_for_any_magnitude_of_time() -> None:
     assert np.array_equal(columns.size, np.asarray(batch.sizes))
     assert isinstance(columns.exchanges, pa.Array)  # read off the wire
     assert columns.exchanges.to_pylist() == list(batch.exchanges)
-    assert columns.trade_ids == list(batch.trade_ids)
+    assert isinstance(columns.trade_ids, pa.Array)  # four stretches of equal lengths
+    assert columns.trade_ids.to_pylist() == list(batch.trade_ids)
     assert len(columns) == 2000
 
 
@@ -45,11 +46,18 @@ def _values(column: Sequence[str] | pa.Array) -> list[str]:
     ("exchanges", "from_wire"),
     [
         (["XNAS", "", "BATS-Z", "Börse", "東証", "X" * 16], True),
-        (["XNAS", "A*B", "ARCX"], False),  # the key byte inside a value: the container
+        (["XNAS", "A*B", "ARCX"], True),  # the key byte inside a value, three stretches
+        (["XNAS", "A*B", "ARCX", "X*", "BATS-Z"], False),  # and too many: the container
         (["XNAS", "X" * 127], True),
         (["XNAS", "X" * 128], False),  # a two-byte length
     ],
-    ids=["mixed-widths-and-utf8", "key-byte-in-a-value", "longest-one-byte-length", "longer"],
+    ids=[
+        "mixed-widths-and-utf8",
+        "key-byte-in-a-value",
+        "key-byte-and-widths",
+        "longest-one-byte-length",
+        "longer",
+    ],
 )
 def test_exchanges_read_off_the_wire_or_from_the_message_are_the_same(
     exchanges: list[str], from_wire: bool
@@ -75,10 +83,11 @@ def test_exchanges_read_off_the_wire_or_from_the_message_are_the_same(
     [
         ([], [f"T-{i:06d}" for i in range(30)], True),  # equal lengths, "2" inside
         (["XNAS"] * 3, ["1", "10", "100"], True),  # mixed lengths without "2"
-        (["XNAS"] * 3, ["1", "12", "123"], False),  # mixed lengths with it
-        (["XNAS", "A*B", "ARCX"], ["a", "b", "c"], False),  # where they start is unknown
+        ([], [f"T-{i}" for i in range(1_000)], True),  # serials: stretches, "2" inside
+        (["XNAS"] * 6, ["2", "12", "123", "1234", "12", "2"], False),  # neither
+        (["XNAS", "A*B", "ARCX", "X*", "BATS-Z"], list("abcde"), False),  # start unknown
     ],
-    ids=["equal-lengths", "chained", "key-byte-in-a-value", "after-unread-exchanges"],
+    ids=["equal-lengths", "chained", "stretches", "neither", "after-unread-exchanges"],
 )
 def test_trade_ids_read_off_the_wire_or_from_the_message_are_the_same(
     exchanges: list[str], trade_ids: list[str], from_wire: bool
