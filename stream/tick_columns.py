@@ -69,15 +69,18 @@ def decode_tick_batch(raw: bytes) -> TickColumns:
     through, but any producer can write to the topic)."""
     message = tick_pb2.TickBatch.FromString(raw)
     packed = packed_fields(raw)
-    if packed is None:
-        # Another serializer's field order: the message's own (slower) accessors.
-        times = np.asarray(message.event_time_unix_nanos, np.int64)
-        prices = np.asarray(message.prices, np.float64)
-        sizes = np.asarray(message.sizes, np.float64)
-    else:
+    if packed is not None:
         times = decode_varints(packed.payloads[_TIMES])
         prices = np.frombuffer(packed.payloads[_PRICES], dtype="<f8")
         sizes = np.frombuffer(packed.payloads[_SIZES], dtype="<f8")
+        counts = (len(message.event_time_unix_nanos), len(message.prices), len(message.sizes))
+        if (len(times), len(prices), len(sizes)) != counts:
+            packed = None  # a column split across runs: legal, if no serializer we know
+    if packed is None:
+        # Another serializer's layout: the message's own (slower) accessors.
+        times = np.asarray(message.event_time_unix_nanos, np.int64)
+        prices = np.asarray(message.prices, np.float64)
+        sizes = np.asarray(message.sizes, np.float64)
     rows = len(times)
     shape = (len(prices), len(sizes), len(message.trade_ids))
     if shape != (rows, rows, rows) or len(message.exchanges) not in (0, rows):

@@ -59,15 +59,42 @@ class TickRequestLike(Protocol):
     def batches(self) -> Sequence[TickBatchLike]: ...
 
 
-def tick_request_is_valid(request: TickRequestLike) -> bool:
-    """True only if every rule of the request and of each batch holds."""
-    return 1 <= len(request.batches) <= MAX_BATCHES and all(
-        tick_batch_is_valid(batch) for batch in request.batches
-    )
+def tick_request_is_valid(request: TickRequestLike, raw: bytes | None = None) -> bool:
+    """True only if every rule of the request and of each batch holds (`raw`: the wire
+    bytes the request was parsed from, when at hand)."""
+    batches = request.batches
+    if not 1 <= len(batches) <= MAX_BATCHES:
+        return False
+    entries = None if raw is None else request_batches(raw)
+    if entries is None or len(entries) != len(batches):
+        return all(tick_batch_is_valid(batch) for batch in batches)
+    return all(map(tick_batch_is_valid, batches, entries))
 
 
-def tick_batch_is_valid(batch: TickBatchLike) -> bool:
-    """True only if every rule of tick.proto holds for `batch`."""
+_BATCHES_KEY = 1 << 3 | 2
+"""The key byte of field 1 (batches) of PublishTicksRequest and IngestTicksRequest."""
+
+
+def request_batches(raw: bytes) -> list[memoryview] | None:
+    """The wire bytes of each batch of a serialised tick request, in order: each is the
+    encoding the parsed batch came from. None unless the request holds batches alone."""
+    view = memoryview(raw)
+    entries = []
+    position = 0
+    while position < len(view):
+        if view[position] != _BATCHES_KEY:
+            return None
+        length, position = _varint(view, position + 1)
+        if position + length > len(view):
+            return None
+        entries.append(view[position : position + length])
+        position += length
+    return entries
+
+
+def tick_batch_is_valid(batch: TickBatchLike, raw: bytes | memoryview | None = None) -> bool:
+    """True only if every rule of tick.proto holds for `batch` (`raw`: the wire bytes it was
+    parsed from, if at hand; else it is serialised here)."""
     rows = len(batch.event_time_unix_nanos)
     exchanges = len(batch.exchanges)
     if not (
@@ -79,14 +106,18 @@ def tick_batch_is_valid(batch: TickBatchLike) -> bool:
         and SYMBOL.fullmatch(batch.symbol)
     ):
         return False
-    raw = batch.SerializeToString()
+    if raw is None:
+        raw = batch.SerializeToString()
     packed = packed_fields(raw)
     if packed is None:
         return False
     prices = np.frombuffer(packed.payloads[_PRICES], dtype="<f8")
     sizes = np.frombuffer(packed.payloads[_SIZES], dtype="<f8")
+    # Every value in these payloads: a foreign encoder might split a column in two runs.
     if not (
-        _positive_varints(packed.payloads[_TIMES], rows)
+        len(prices) == rows
+        and len(sizes) == rows
+        and _positive_varints(packed.payloads[_TIMES], rows)
         and bool(np.isfinite(prices).all() and (prices > 0).all())
         and bool(np.isfinite(sizes).all() and (sizes >= 0).all())
     ):
@@ -110,7 +141,7 @@ class PackedFields(NamedTuple):
     """Where the fields after them (the string columns) begin."""
 
 
-def packed_fields(raw: bytes) -> PackedFields | None:
+def packed_fields(raw: bytes | memoryview) -> PackedFields | None:
     """The payloads of the packed fields 2-4, which the serializer writes right after the
     symbol (fields in number order); None if the bytes are laid out otherwise."""
     view = memoryview(raw)
@@ -138,7 +169,7 @@ class StringRun(NamedTuple):
     """Where the bytes after the run begin."""
 
 
-def string_run(raw: bytes, start: int, count: int, tag: int) -> StringRun | None:
+def string_run(raw: bytes | memoryview, start: int, count: int, tag: int) -> StringRun | None:
     """The `count` entries of the repeated string field whose one-byte key is `tag`, read
     from the wire bytes at `start` with no Python object per value; None unless they lie
     there consecutively with values under 128 bytes and can be told apart (callers then read

@@ -2,11 +2,11 @@
 
 Requests arrive validated against the contract (the validation interceptor); here they get
 the clock check, go to Kafka as one record per batch (key = symbol, value = the batch's
-protobuf bytes, re-encoded by upb without per-trade Python objects), and are answered once
-Kafka acknowledged them. ImportHistory pulls chunks from a source (synthetic, csv, yahoo,
-alphavantage) and publishes bars to the bars topic (one record per bar), simulated trades to
-the ticks topic and the dividends and splits a source reports to the actions topic,
-reporting progress as it goes.
+protobuf bytes: sliced from the request's own bytes, else re-encoded by upb, never a
+per-trade Python object), and are answered once Kafka acknowledged them. ImportHistory
+pulls chunks from a source (synthetic, csv, yahoo, alphavantage) and publishes bars to the
+bars topic (one record per bar), simulated trades to the ticks topic and the dividends and
+splits a source reports to the actions topic, reporting progress as it goes.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from financelake.services.errors import InvalidInput
 from financelake.services.ingestion import convert
 from financelake.services.ingestion.checks import future_trade_violations
+from financelake.services.ingestion.fast_validation import request_batches
 from financelake.services.ingestion.imports import import_chunks
 from financelake.services.ingestion.publisher import KafkaPublisher, WrittenRange, merge_ranges
 from financelake.services.ingestion.records import Bars, BarSource, Trades
 from financelake.services.ingestion.sources import SourceError
 from financelake.services.ingestion.sources.corporate_actions import CorporateActions
+from financelake.services.server.validation import REQUEST_BYTES
 from financelake.services.settings import Settings
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["IngestionService"].full_name
@@ -80,9 +82,19 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         return timeout if remaining is None else min(timeout, remaining)
 
     async def _enqueue(
-        self, batches: Sequence[tick_pb2.TickBatch], context: grpc.aio.ServicerContext
+        self,
+        batches: Sequence[tick_pb2.TickBatch],
+        context: grpc.aio.ServicerContext,
+        request_bytes: bytes | None = None,
     ) -> asyncio.Task[list[WrittenRange]]:
-        records = [(batch.symbol.encode(), batch.SerializeToString()) for batch in batches]
+        """Hand the batches to Kafka; `request_bytes`: the wire bytes of the request they
+        were parsed from, whose slices then are the payloads."""
+        entries = None if request_bytes is None else request_batches(request_bytes)
+        if entries is None or len(entries) != len(batches):
+            payloads = [batch.SerializeToString() for batch in batches]
+        else:
+            payloads = [bytes(entry) for entry in entries]
+        records = [(batch.symbol.encode(), p) for batch, p in zip(batches, payloads, strict=True)]
         return await self._publisher.enqueue(self._topic, records, self._timeout(context))
 
     async def PublishTicks(
@@ -90,7 +102,7 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
     ) -> pb.PublishTicksResponse:
         """Write the request's batches to Kafka, all or none, and answer once acknowledged."""
         self._check(request.batches)
-        written = await (await self._enqueue(request.batches, context))
+        written = await (await self._enqueue(request.batches, context, REQUEST_BYTES.get()))
         return pb.PublishTicksResponse(
             accepted_trades=sum(len(batch.prices) for batch in request.batches),
             accepted_batches=len(request.batches),
@@ -117,7 +129,7 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
                 )
                 if len(in_flight) >= _STREAM_WINDOW:
                     written.extend(await in_flight.popleft())
-                in_flight.append(await self._enqueue(request.batches, context))
+                in_flight.append(await self._enqueue(request.batches, context, REQUEST_BYTES.get()))
                 batches += len(request.batches)
                 trades += sum(len(batch.prices) for batch in request.batches)
             while in_flight:

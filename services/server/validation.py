@@ -7,12 +7,17 @@ A violation ends the RPC with INVALID_ARGUMENT and a `google.rpc.BadRequest` hol
 
 The native validator compiles each message type's rules once and caches them, so a call
 costs only the evaluation (about a microsecond for a message without rules).
+
+The wire bytes a request was parsed from go to its type's fast path, and, in
+`REQUEST_BYTES`, to the handler: a handler that forwards parts of a request (the ingestion
+service's batches) slices them instead of serialising the parsed message again.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +34,14 @@ from financelake.services.server.handlers import (
     with_behavior,
 )
 
-#: A message type's columnar fast path: True only when every rule provably holds; False
-#: hands the message to protovalidate, which stays the authority and reports violations.
-FastPath = Callable[[Any], bool]
+#: A message type's columnar fast path, given the message and the wire bytes it was parsed
+#: from: True only when every rule provably holds; False hands the message to protovalidate,
+#: which stays the authority and reports violations.
+FastPath = Callable[[Any, bytes], bool]
+
+#: The wire bytes of the request message the handler was just given (in a client stream,
+#: the message it pulled last); None outside a call this interceptor validated.
+REQUEST_BYTES: ContextVar[bytes | None] = ContextVar("request_bytes", default=None)
 
 # How many violations the status message spells out; all of them are in the details.
 _MESSAGE_VIOLATIONS = 3
@@ -119,15 +129,23 @@ class Undecodable:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """A parsed request message and the wire bytes it came from."""
+
+    message: Message
+    raw: bytes
+
+
 def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
     if deserialize is None:
         return None
     message_type = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
     type_name = message_type.full_name if message_type is not None else "request"
 
-    def decode(raw: bytes) -> Any:
+    def decode(raw: bytes) -> _Received | Undecodable:
         try:
-            return deserialize(raw)
+            return _Received(deserialize(raw), raw)
         except DecodeError as exc:
             return Undecodable(type_name, str(exc))
 
@@ -163,28 +181,34 @@ class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def _check(
         self,
-        message: Message | Undecodable,
+        request: _Received | Undecodable,
         context: grpc.aio.ServicerContext,
         stream_index: int | None = None,
-    ) -> None:
-        if isinstance(message, Undecodable):
-            await abort_with(context, status_for(_undecodable(message, stream_index)))
+    ) -> Message:
+        """The request's message once valid (its bytes in `REQUEST_BYTES`); else abort."""
+        if isinstance(request, Undecodable):
+            await abort_with(context, status_for(_undecodable(request, stream_index)))
+        message = request.message
         fast_path = self._fast_paths.get(message.DESCRIPTOR.full_name)
-        if fast_path is not None and fast_path(message):
-            return
-        violations = violations_of(message, self._validator)
-        if violations:
-            await abort_with(context, status_for(invalid_input(message, violations, stream_index)))
+        if fast_path is None or not fast_path(message, request.raw):
+            violations = violations_of(message, self._validator)
+            if violations:
+                error = invalid_input(message, violations, stream_index)
+                await abort_with(context, status_for(error))
+        REQUEST_BYTES.set(request.raw)
+        return message
 
     def _validated(
         self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
         async def validated() -> AsyncIterator[Any]:
+            # An async generator runs in its consumer's context: the handler pulling a
+            # message sees its bytes in REQUEST_BYTES.
             index = 0
             async for request in requests:
-                await self._check(request, context, index)
+                message = await self._check(request, context, index)
                 index += 1
-                yield request
+                yield message
 
         return validated()
 
@@ -226,14 +250,14 @@ class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             async def unary_stream(
                 request: Any, context: grpc.aio.ServicerContext
             ) -> AsyncIterator[Any]:
-                await self._check(request, context)
-                async for response in iterate_stream(behavior, request, context):
+                message = await self._check(request, context)
+                async for response in iterate_stream(behavior, message, context):
                     yield response
 
             return with_behavior(handler, unary_stream, decode)
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await self._check(request, context)
-            return await call_unary(behavior, request, context)
+            message = await self._check(request, context)
+            return await call_unary(behavior, message, context)
 
         return with_behavior(handler, unary_unary, decode)

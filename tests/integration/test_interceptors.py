@@ -23,6 +23,7 @@ from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from financelake.services import errors
 from financelake.services.ingestion.servicer import SERVICE_NAME
 from financelake.services.server import ServerHealth, ServiceRegistration, build_server
+from financelake.services.server.validation import REQUEST_BYTES
 from financelake.services.settings import Settings
 from tests.builders import tick_batch
 from tests.fixtures.grpc import (
@@ -46,9 +47,11 @@ class ScriptedIngestion(pb_grpc.IngestionServiceServicer):
     def __init__(self) -> None:
         self.error: BaseException | None = None
         self.calls = 0
+        self.request_bytes: list[bytes | None] = []
 
     async def PublishTicks(self, request, context):
         self.calls += 1
+        self.request_bytes.append(REQUEST_BYTES.get())
         if self.error is not None:
             raise self.error
         return pb.PublishTicksResponse(accepted_batches=len(request.batches))
@@ -57,6 +60,7 @@ class ScriptedIngestion(pb_grpc.IngestionServiceServicer):
         self.calls += 1
         batches = 0
         async for request in request_iterator:
+            self.request_bytes.append(REQUEST_BYTES.get())
             batches += len(request.batches)
         return pb.IngestTicksResponse(accepted_batches=batches)
 
@@ -100,6 +104,22 @@ async def test_valid_request_reaches_the_handler(stub, servicer) -> None:
 
     assert response.accepted_batches == 1
     assert servicer.calls == 1
+
+
+async def test_the_handler_sees_the_wire_bytes_of_each_request_it_is_given(stub, servicer) -> None:
+    single = pb.PublishTicksRequest(batches=[tick_batch(), tick_batch(symbol="MSFT")])
+    streamed = [
+        pb.IngestTicksRequest(batches=[tick_batch(prices=(float(i), 2.0))]) for i in (1, 2, 3)
+    ]
+
+    async def requests() -> AsyncIterator[pb.IngestTicksRequest]:
+        for request in streamed:
+            yield request
+
+    await stub.PublishTicks(single, timeout=5)
+    await stub.IngestTicks(requests(), timeout=5)
+
+    assert servicer.request_bytes == [r.SerializeToString() for r in (single, *streamed)]
 
 
 async def test_domain_error_becomes_its_code_with_one_error_info(stub, servicer) -> None:

@@ -121,6 +121,15 @@ def test_exchanges_interleaved_with_trade_ids_decode_from_the_message() -> None:
     assert _values(columns.trade_ids) == ["a", "b"]
 
 
+def test_a_column_split_across_two_runs_decodes_from_the_message() -> None:
+    head = tick_pb2.TickBatch(
+        symbol="X", event_time_unix_nanos=[1, 2], prices=[1.5], sizes=[1, 2], trade_ids=["a", "b"]
+    ).SerializeToString()
+    columns = decode_tick_batch(head + tick_pb2.TickBatch(prices=[2.5]).SerializeToString())
+    assert columns.price.tolist() == [1.5, 2.5]
+    assert _values(columns.trade_ids) == ["a", "b"]
+
+
 def test_fields_in_another_order_still_decode() -> None:
     # A foreign serializer may write the symbol last; the decoder falls back to the message.
     batch = tick_pb2.TickBatch(
