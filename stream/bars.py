@@ -45,7 +45,7 @@ import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -192,14 +192,31 @@ def _groups(codes: Int64s, start: Int64s) -> tuple[npt.NDArray[np.intp], Int64s]
     return np.flatnonzero(change), group_of_row
 
 
-def encode_symbols(symbol: npt.ArrayLike) -> tuple[Strs, Int64s]:
+class EncodedSymbols(NamedTuple):
+    """A symbol column already encoded: sorted distinct symbols and each row's index."""
+
+    names: Strs
+    codes: Int64s
+
+
+def symbols_of_runs(symbols: Sequence[str], lengths: Sequence[int]) -> EncodedSymbols:
+    """The encoded column of rows that come in runs of one symbol (a batch's trades), with
+    no string per row."""
+    names = sorted(set(symbols))
+    index = {name: code for code, name in enumerate(names)}
+    codes = np.fromiter((index[s] for s in symbols), np.int64, len(symbols))
+    return EncodedSymbols(np.asarray(names, dtype=np.str_), np.repeat(codes, lengths))
+
+
+def encode_symbols(symbol: npt.ArrayLike | EncodedSymbols) -> tuple[Strs, Int64s]:
     """Sorted distinct symbols and each row's index into them.
 
-    A pyarrow string array (what the stream decodes batches into) is dictionary-encoded by
-    hashing, ~10x faster than `np.unique`'s string sort at 1M rows; anything else goes
-    through `np.unique`. Codes follow sorted symbol order either way, so output order is the
-    same whatever the input type.
+    A pyarrow string array is dictionary-encoded by hashing, ~10x faster than `np.unique`'s
+    string sort at 1M rows; anything else goes through `np.unique`. Codes follow sorted
+    symbol order either way, so output order is the same whatever the input type.
     """
+    if isinstance(symbol, EncodedSymbols):
+        return symbol.names, symbol.codes
     if isinstance(symbol, pa.ChunkedArray):
         symbol = symbol.combine_chunks()
     if isinstance(symbol, pa.Array):
@@ -463,7 +480,7 @@ class BarBuilder:
 
     def add(
         self,
-        symbol: npt.ArrayLike,
+        symbol: npt.ArrayLike | EncodedSymbols,
         event_time_ns: npt.ArrayLike,
         price: npt.ArrayLike,
         size: npt.ArrayLike,

@@ -17,6 +17,7 @@ from financelake.stream.bars import (
     aggregate_partials,
     bars_from_partials,
     merge_partials,
+    symbols_of_runs,
 )
 
 pytestmark = pytest.mark.unit
@@ -315,6 +316,18 @@ def test_pyarrow_symbols_give_the_same_bars_as_numpy():
         assert frame.symbol.tolist() == sorted(frame.symbol.tolist())
     with pytest.raises(ValueError, match="nulls"):
         aggregate_bars(pa.array(["X", None]), [T0, T0], [1.0, 1.0], [1.0, 1.0])
+
+
+def test_symbols_encoded_by_runs_give_the_same_bars_as_strings():
+    rng = np.random.default_rng(12)
+    runs, lengths = ["MSFT", "AAPL", "MSFT", "BTC-USD"], [300, 200, 450, 50]
+    sym = np.repeat(runs, lengths)
+    _, t, price, size = _random(rng, len(sym))
+    encoded = symbols_of_runs(runs, lengths)
+    assert encoded.names.tolist() == ["AAPL", "BTC-USD", "MSFT"]
+    assert _as_dict(aggregate_bars(encoded, t, price, size)) == _as_dict(
+        aggregate_bars(sym, t, price, size)
+    )
 
 
 def test_rejects_bad_input():
