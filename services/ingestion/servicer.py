@@ -25,7 +25,7 @@ from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from financelake.services.errors import InvalidInput
 from financelake.services.ingestion import convert
 from financelake.services.ingestion.checks import future_trade_violations
-from financelake.services.ingestion.fast_validation import request_batches
+from financelake.services.ingestion.fast_validation import latest_event_time, request_batches
 from financelake.services.ingestion.imports import import_chunks
 from financelake.services.ingestion.publisher import KafkaPublisher, WrittenRange, merge_ranges
 from financelake.services.ingestion.records import Bars, BarSource, Trades
@@ -55,6 +55,14 @@ def _offsets(ranges: Sequence[WrittenRange]) -> list[pb.OffsetRange]:
     ]
 
 
+def _wire_batches(batches: Sequence[tick_pb2.TickBatch]) -> list[memoryview] | None:
+    """The wire bytes of each batch of the request being handled, sliced from the bytes the
+    validation interceptor kept; None when not at hand."""
+    raw = REQUEST_BYTES.get()
+    entries = None if raw is None else request_batches(raw)
+    return entries if entries is not None and len(entries) == len(batches) else None
+
+
 class IngestionServicer(pb_grpc.IngestionServiceServicer):
     """Serves IngestionService over gRPC."""
 
@@ -64,9 +72,20 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         self._topic = settings.topics.ticks
         self._skew_ns = int(settings.ingestion.max_future_skew_s * 1e9)
 
-    def _check(self, batches: Sequence[tick_pb2.TickBatch], **metadata: str) -> None:
+    def _check(
+        self,
+        batches: Sequence[tick_pb2.TickBatch],
+        wire: Sequence[memoryview] | None,
+        **metadata: str,
+    ) -> None:
+        latest = None
+        if wire is not None:
+            latest = [
+                latest_event_time(raw, len(batch.event_time_unix_nanos))
+                for batch, raw in zip(batches, wire, strict=True)
+            ]
         violations = future_trade_violations(
-            batches, time.time_ns(), self._skew_ns, prefix="batches"
+            batches, time.time_ns(), self._skew_ns, prefix="batches", latest_ns=latest
         )
         if violations:
             raise InvalidInput(
@@ -85,15 +104,13 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         self,
         batches: Sequence[tick_pb2.TickBatch],
         context: grpc.aio.ServicerContext,
-        request_bytes: bytes | None = None,
+        wire: Sequence[memoryview] | None = None,
     ) -> asyncio.Task[list[WrittenRange]]:
-        """Hand the batches to Kafka; `request_bytes`: the wire bytes of the request they
-        were parsed from, whose slices then are the payloads."""
-        entries = None if request_bytes is None else request_batches(request_bytes)
-        if entries is None or len(entries) != len(batches):
+        """Hand the batches to Kafka, their `wire` bytes as payloads when at hand."""
+        if wire is None:
             payloads = [batch.SerializeToString() for batch in batches]
         else:
-            payloads = [bytes(entry) for entry in entries]
+            payloads = [bytes(raw) for raw in wire]
         records = [(batch.symbol.encode(), p) for batch, p in zip(batches, payloads, strict=True)]
         return await self._publisher.enqueue(self._topic, records, self._timeout(context))
 
@@ -101,8 +118,9 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         self, request: pb.PublishTicksRequest, context: grpc.aio.ServicerContext
     ) -> pb.PublishTicksResponse:
         """Write the request's batches to Kafka, all or none, and answer once acknowledged."""
-        self._check(request.batches)
-        written = await (await self._enqueue(request.batches, context, REQUEST_BYTES.get()))
+        wire = _wire_batches(request.batches)
+        self._check(request.batches, wire)
+        written = await (await self._enqueue(request.batches, context, wire))
         return pb.PublishTicksResponse(
             accepted_trades=sum(len(batch.prices) for batch in request.batches),
             accepted_batches=len(request.batches),
@@ -124,12 +142,16 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         trades = batches = 0
         try:
             async for request in request_iterator:
+                wire = _wire_batches(request.batches)
                 self._check(
-                    request.batches, accepted_batches=str(batches), accepted_trades=str(trades)
+                    request.batches,
+                    wire,
+                    accepted_batches=str(batches),
+                    accepted_trades=str(trades),
                 )
                 if len(in_flight) >= _STREAM_WINDOW:
                     written.extend(await in_flight.popleft())
-                in_flight.append(await self._enqueue(request.batches, context, REQUEST_BYTES.get()))
+                in_flight.append(await self._enqueue(request.batches, context, wire))
                 batches += len(request.batches)
                 trades += sum(len(batch.prices) for batch in request.batches)
             while in_flight:

@@ -21,6 +21,7 @@ from financelake.services.ingestion.fast_validation import (
     TRADE_IDS_KEY,
     StringRun,
     distinct,
+    latest_event_time,
     packed_fields,
     request_batches,
     string_run,
@@ -259,3 +260,25 @@ def test_a_column_split_across_two_runs_is_left_to_protovalidate() -> None:
 
     assert not tick_batch_is_valid(batch, raw)
     assert protovalidate.Validator().collect_violations(batch)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_latest_time_read_off_the_wire_is_the_latest_trade(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(300):
+        rows = int(rng.integers(1, 60))
+        # Nanoseconds of this century (nine-byte varints), ties and neighbours included.
+        times = rng.integers(2**56, 2**56 + int(rng.choice([10, 2**20, 2**62])), rows)
+        if rng.random() < 0.2:
+            times[int(rng.integers(rows))] = int(rng.integers(1, 2**50))  # a shorter varint
+        raw = tick_pb2.TickBatch(
+            symbol="A",
+            event_time_unix_nanos=times.tolist(),
+            prices=[1.0] * rows,
+            sizes=[1.0] * rows,
+        ).SerializeToString()
+        latest = latest_event_time(raw, rows)
+        if (times >= 2**56).all():
+            assert latest == int(times.max())
+        else:
+            assert latest is None
