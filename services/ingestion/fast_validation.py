@@ -331,8 +331,8 @@ def _strings_fit(
 ) -> bool:
     """Every value has min..max characters (code points, as protovalidate counts them),
     and, if asked, no value repeats. Proven on the wire bytes when `run` holds them (a UTF-8
-    value has at least as many bytes as characters, and at least one when it has one); else,
-    or when that proof fails, on the container's strings."""
+    value has no fewer bytes than characters, and no bytes only when it is empty); else, or
+    when that proof fails, on the container's strings."""
     if run is not None and min_chars <= 1:
         lengths = np.diff(run.offsets)
         if (
@@ -346,5 +346,5 @@ def _strings_fit(
     distinct_values = set(values)
     if unique and len(distinct_values) != len(values):
         return False
-    lengths_of = list(map(len, distinct_values))
-    return min(lengths_of) >= min_chars and max(lengths_of) <= max_chars
+    char_counts = list(map(len, distinct_values))
+    return min(char_counts) >= min_chars and max(char_counts) <= max_chars
