@@ -10,7 +10,7 @@ import pytest
 
 from financelake.gen.common.v1 import tick_pb2
 from financelake.services.ingestion.fast_validation import string_run
-from financelake.stream.tick_columns import decode_tick_batch, decode_varints
+from financelake.stream.tick_columns import TickColumns, decode_tick_batch, decode_varints
 
 
 def test_columns_equal_the_message_fields_for_any_magnitude_of_time() -> None:
@@ -42,6 +42,20 @@ def _values(column: Sequence[str] | pa.Array) -> list[str]:
     return column.to_pylist() if isinstance(column, pa.Array) else list(column)
 
 
+def _decoded(exchanges: list[str], trade_ids: list[str]) -> TickColumns:
+    """A serialised batch of these string columns, decoded."""
+    rows = len(trade_ids)
+    batch = tick_pb2.TickBatch(
+        symbol="X",
+        event_time_unix_nanos=list(range(1, rows + 1)),
+        prices=[1.0] * rows,
+        sizes=[1.0] * rows,
+        exchanges=exchanges,
+        trade_ids=trade_ids,
+    )
+    return decode_tick_batch(batch.SerializeToString())
+
+
 @pytest.mark.parametrize(
     ("exchanges", "from_wire"),
     [
@@ -62,20 +76,12 @@ def _values(column: Sequence[str] | pa.Array) -> list[str]:
 def test_exchanges_read_off_the_wire_or_from_the_message_are_the_same(
     exchanges: list[str], from_wire: bool
 ) -> None:
-    rows = len(exchanges)
-    batch = tick_pb2.TickBatch(
-        symbol="X",
-        event_time_unix_nanos=list(range(1, rows + 1)),
-        prices=[1.0] * rows,
-        sizes=[1.0] * rows,
-        exchanges=exchanges,
-        # Ids full of the exchanges' key byte "*": they follow the run and must not matter.
-        trade_ids=[f"*{i}*" for i in range(rows)],
-    )
-    columns = decode_tick_batch(batch.SerializeToString())
+    # Ids full of the exchanges' key byte "*": they follow the run and must not matter.
+    trade_ids = [f"*{i}*" for i in range(len(exchanges))]
+    columns = _decoded(exchanges, trade_ids)
     assert isinstance(columns.exchanges, pa.Array) is from_wire
     assert _values(columns.exchanges) == exchanges
-    assert _values(columns.trade_ids) == [f"*{i}*" for i in range(rows)]
+    assert _values(columns.trade_ids) == trade_ids
 
 
 @pytest.mark.parametrize(
@@ -92,16 +98,7 @@ def test_exchanges_read_off_the_wire_or_from_the_message_are_the_same(
 def test_trade_ids_read_off_the_wire_or_from_the_message_are_the_same(
     exchanges: list[str], trade_ids: list[str], from_wire: bool
 ) -> None:
-    rows = len(trade_ids)
-    batch = tick_pb2.TickBatch(
-        symbol="X",
-        event_time_unix_nanos=list(range(1, rows + 1)),
-        prices=[1.0] * rows,
-        sizes=[1.0] * rows,
-        exchanges=exchanges,
-        trade_ids=trade_ids,
-    )
-    columns = decode_tick_batch(batch.SerializeToString())
+    columns = _decoded(exchanges, trade_ids)
     assert isinstance(columns.trade_ids, pa.Array) is from_wire
     assert _values(columns.trade_ids) == trade_ids
     assert _values(columns.exchanges) == exchanges
