@@ -167,6 +167,8 @@ class StringRun(NamedTuple):
     data: npt.NDArray[np.uint8]
     end: int
     """Where the bytes after the run begin."""
+    width: int | None = None
+    """The length in bytes every value has, when known to be one."""
 
 
 def string_run(raw: bytes | memoryview, start: int, count: int, tag: int) -> StringRun | None:
@@ -218,7 +220,8 @@ def _stretched_run(region: npt.NDArray[np.uint8], count: int, tag: int) -> Strin
         for at, entries, length in stretches
     ]
     if len(stretches) == 1:
-        return StringRun(np.arange(count + 1, dtype=np.int64) * length, values[0], position)
+        offsets = np.arange(count + 1, dtype=np.int64) * length
+        return StringRun(offsets, values[0], position, width=length)
     offsets = np.zeros(count + 1, dtype=np.int64)
     lengths = np.repeat([length for _, _, length in stretches], [n for _, n, _ in stretches])
     np.cumsum(lengths, out=offsets[1:])
@@ -261,19 +264,35 @@ def distinct(run: StringRun) -> bool:
     count = len(run.offsets) - 1
     if count < 2:
         return True
-    lengths = np.diff(run.offsets)
-    width = int(lengths.max())
-    padded = np.zeros((count, -(-width // 8) * 8), np.uint8)
-    if int(lengths.min()) == width:
-        padded[:, :width] = run.data.reshape(count, width)
+    if run.width is not None and run.width >= 8:
+        hashes = _equal_width_hashes(run.data, count, run.width)
     else:
-        rows = np.repeat(np.arange(count), lengths)
-        padded[rows, np.arange(len(run.data)) - run.offsets[rows]] = run.data
-    words = padded.view("<u8")
-    hashes = (words * _WEIGHTS[: words.shape[1]]).sum(axis=1)
-    hashes += lengths.astype(np.uint64) * _WEIGHTS[-1]
+        lengths = np.diff(run.offsets)
+        width = int(lengths.max())
+        padded = np.zeros((count, -(-width // 8) * 8), np.uint8)
+        if int(lengths.min()) == width:
+            padded[:, :width] = run.data.reshape(count, width)
+        else:
+            rows = np.repeat(np.arange(count), lengths)
+            padded[rows, np.arange(len(run.data)) - run.offsets[rows]] = run.data
+        words = padded.view("<u8")
+        hashes = (words * _WEIGHTS[: words.shape[1]]).sum(axis=1)
+        hashes += lengths.astype(np.uint64) * _WEIGHTS[-1]
     hashes.sort()
     return not bool((hashes[1:] == hashes[:-1]).any())
+
+
+def _equal_width_hashes(
+    data: npt.NDArray[np.uint8], count: int, width: int
+) -> npt.NDArray[np.uint64]:
+    # Values of one width >= 8, back to back: each word is a strided view, no copy. A width
+    # that is no multiple of 8 ends with a word overlapping the one before, still a function
+    # of the value alone; the length term is the same for all, so it is left out.
+    starts = [*range(0, width - 7, 8), *([width - 8] if width % 8 else [])]
+    hashes = np.zeros(count, np.uint64)
+    for weight, start in zip(_WEIGHTS, starts, strict=False):
+        hashes += np.ndarray((count,), "<u8", data, start, (width,)) * weight
+    return hashes
 
 
 # Odd, so a change in one word always changes the hash; 16 words hold any value of a run
@@ -288,15 +307,13 @@ def latest_event_time(raw: bytes | memoryview, rows: int) -> int | None:
     """The latest of a serialised batch's `rows` trade times, read off the packed wire bytes
     when each takes nine (nanoseconds from 2001 to 2262 do); None otherwise."""
     packed = packed_fields(raw)
-    if packed is None or not rows or len(packed.payloads[_TIMES]) != 9 * rows:
+    if packed is None or not _nine_byte_varints(packed.payloads[_TIMES], rows):
         return None
     payload = packed.payloads[_TIMES]
-    # Nine-byte varints: the last byte holds the top bits; the first eight, read as one
-    # little-endian integer, order as their values do (their continuation bits are all set).
+    # The last byte holds the top bits; the first eight, read as one little-endian integer,
+    # order as their values do (their continuation bits are all set).
     top = np.frombuffer(payload, dtype=np.uint8)[8::9]
     low = np.ndarray((rows,), dtype="<u8", buffer=payload, strides=(9,))
-    if (top >= 0x80).any() or ((low & _CONTINUED) != _CONTINUED).any():
-        return None
     candidates = np.flatnonzero(top == top.max())
     best = int(candidates[low[candidates].argmax()])
     value = int.from_bytes(payload[9 * best : 9 * best + 9], "little")
@@ -317,6 +334,8 @@ def _varint(view: memoryview, position: int) -> tuple[int, int]:
 def _positive_varints(payload: memoryview, rows: int) -> bool:
     """`rows` packed int64s, all > 0: none is the one-byte 0, none takes ten bytes (the
     encoding of every negative int64)."""
+    if _nine_byte_varints(payload, rows):
+        return True
     data = np.frombuffer(payload, dtype=np.uint8)
     ends = np.flatnonzero(data < 0x80)
     if len(ends) != rows:
@@ -324,6 +343,16 @@ def _positive_varints(payload: memoryview, rows: int) -> bool:
     lengths = np.diff(ends, prepend=-1)
     zero = (lengths == 1) & (data[ends] == 0)
     return not bool(zero.any() or (lengths >= 10).any())
+
+
+def _nine_byte_varints(payload: memoryview, rows: int) -> bool:
+    """True if `payload` is `rows` varints of nine bytes each (the width of nanosecond times
+    from 2001 to 2262): only the last byte of each lacks the continuation bit."""
+    if not rows or len(payload) != 9 * rows:
+        return False
+    top = np.frombuffer(payload, dtype=np.uint8)[8::9]
+    low = np.ndarray((rows,), dtype="<u8", buffer=payload, strides=(9,))
+    return not bool((top >= 0x80).any()) and bool(((low & _CONTINUED) == _CONTINUED).all())
 
 
 def _strings_fit(
@@ -334,12 +363,12 @@ def _strings_fit(
     value has no fewer bytes than characters, and no bytes only when it is empty); else, or
     when that proof fails, on the container's strings."""
     if run is not None and min_chars <= 1:
-        lengths = np.diff(run.offsets)
-        if (
-            int(lengths.min()) >= min_chars
-            and int(lengths.max()) <= max_chars
-            and (not unique or distinct(run))
-        ):
+        if run.width is not None:
+            shortest = longest = run.width
+        else:
+            lengths = np.diff(run.offsets)
+            shortest, longest = int(lengths.min()), int(lengths.max())
+        if shortest >= min_chars and longest <= max_chars and (not unique or distinct(run)):
             return True
     # The set is the one pass that makes str objects; lengths are then read per distinct
     # value (exchanges have a handful).

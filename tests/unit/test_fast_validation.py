@@ -208,7 +208,9 @@ def test_mixed_length_trade_ids_holding_their_key_byte_are_left_to_the_container
 def _run_of(values: list[str]) -> StringRun:
     encoded = [v.encode() for v in values]
     offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64)
-    return StringRun(offsets, np.frombuffer(b"".join(encoded), np.uint8), 0)
+    widths = {len(e) for e in encoded}
+    width = widths.pop() if len(widths) == 1 else None  # as the wire reader tells it
+    return StringRun(offsets, np.frombuffer(b"".join(encoded), np.uint8), 0, width)
 
 
 @pytest.mark.parametrize(
@@ -216,6 +218,11 @@ def _run_of(values: list[str]) -> StringRun:
     [
         ([f"AAPL-{i:012d}" for i in range(1_000)], True),
         ([f"AAPL-{i % 999:012d}" for i in range(1_000)], False),
+        # Equal widths of 8 or more: words read in place, the last one overlapping.
+        ([f"{i:08d}" for i in range(300)] + ["00000007"], False),
+        (["AAPL-000000000001", "AAPL-000000000002"], True),
+        (["AAPL-0000000000017", "AAPL-0000000000071"], True),
+        (["AAPL-0000000000017", "AAPL-0000000000017"], False),
         (["a", "a\x00"], True),  # zero padding must not make them equal
         (["x", "yy", "x"], False),
         (["x", "yy", "z" * 127], True),
