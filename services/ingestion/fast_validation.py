@@ -84,12 +84,29 @@ def request_batches(raw: bytes) -> list[memoryview] | None:
     while position < len(view):
         if view[position] != _BATCHES_KEY:
             return None
-        length, position = _varint(view, position + 1)
-        if position + length > len(view):
+        read = _length(view, position + 1)
+        if read is None:
             return None
+        length, position = read
         entries.append(view[position : position + length])
         position += length
     return entries
+
+
+def valid_request_batches(raw: bytes) -> list[WireBatch] | None:
+    """Each batch of a serialised tick request read off its bytes alone, when the bytes are
+    a well-formed request (`read_tick_batch`) and every rule provably holds; else None (the
+    request is then parsed and validated as usual)."""
+    entries = request_batches(raw)
+    if entries is None or not 1 <= len(entries) <= MAX_BATCHES:
+        return None
+    batches = []
+    for entry in entries:
+        batch = read_tick_batch(entry)
+        if batch is None or not _wire_batch_is_valid(batch):
+            return None
+        batches.append(batch)
+    return batches
 
 
 def tick_batch_is_valid(batch: TickBatchLike, raw: bytes | memoryview | None = None) -> bool:
@@ -157,6 +174,102 @@ def packed_fields(raw: bytes | memoryview) -> PackedFields | None:
             found[field] = view[position : position + length]
         position += length
     return PackedFields(found, position) if len(found) == 3 else None
+
+
+class WireBatch(NamedTuple):
+    """A TickBatch read off its wire bytes alone."""
+
+    raw: memoryview
+    """The batch's own bytes."""
+    symbol: str
+    rows: int
+    times: memoryview
+    """The packed trade times (varints)."""
+    prices: npt.NDArray[np.float64]
+    sizes: npt.NDArray[np.float64]
+    exchanges: StringRun | None
+    """None: the batch names no exchanges."""
+    trade_ids: StringRun
+
+
+_SYMBOL_KEY = 1 << 3 | 2
+_HEAD_KEYS = {_SYMBOL_KEY, *(field << 3 | 2 for field in (_TIMES, _PRICES, _SIZES))}
+
+
+def read_tick_batch(raw: bytes | memoryview) -> WireBatch | None:
+    """The batch's columns from its bytes alone, every byte accounted for, when they are laid
+    out as protobuf serializers write them: fields in number order, the numeric columns
+    packed, each string column one run `string_run` can prove, every string ASCII. None
+    otherwise (any other layout, non-ASCII text: parsing decides those), so bytes read here
+    are bytes the parser accepts, with the same values."""
+    view = memoryview(raw)
+    head: dict[int, memoryview] = {}
+    position = 0
+    while position < len(view) and view[position] in _HEAD_KEYS:
+        field = view[position] >> 3
+        read = _length(view, position + 1)
+        if read is None or (head and field <= max(head)):
+            return None
+        length, position = read
+        head[field] = view[position : position + length]
+        position += length
+    if len(head) != 4 or len(head[_PRICES]) % 8 or len(head[_SIZES]) % 8:
+        return None
+    symbol = bytes(head[1])
+    times = head[_TIMES]
+    rows = _varint_count(times)
+    if rows is None or not symbol.isascii():
+        return None
+    exchanges = None
+    if position < len(view) and view[position] == EXCHANGES_KEY:
+        exchanges = string_run(view, position, rows, EXCHANGES_KEY)
+        if exchanges is None:
+            return None
+        position = exchanges.end
+    trade_ids = string_run(view, position, rows, TRADE_IDS_KEY)
+    if trade_ids is None or trade_ids.end != len(view):
+        return None
+    if not all(int(run.data.max(initial=0)) < 0x80 for run in (exchanges, trade_ids) if run):
+        return None
+    return WireBatch(
+        raw=view,
+        symbol=symbol.decode("ascii"),
+        rows=rows,
+        times=times,
+        prices=np.frombuffer(head[_PRICES], dtype="<f8"),
+        sizes=np.frombuffer(head[_SIZES], dtype="<f8"),
+        exchanges=exchanges,
+        trade_ids=trade_ids,
+    )
+
+
+def _varint_count(payload: memoryview) -> int | None:
+    """How many varints a packed payload holds; None if its last one is cut short."""
+    if len(payload) % 9 == 0 and _nine_byte_varints(payload, len(payload) // 9):
+        return len(payload) // 9
+    data = np.frombuffer(payload, dtype=np.uint8)
+    if not len(data) or data[-1] >= 0x80:
+        return None
+    return int(np.count_nonzero(data < 0x80))
+
+
+def _wire_batch_is_valid(batch: WireBatch) -> bool:
+    # ASCII strings: bytes are characters, so the byte lengths prove the length rules.
+    rows = batch.rows
+    return bool(
+        1 <= rows <= MAX_ROWS
+        and SYMBOL.fullmatch(batch.symbol)
+        and len(batch.prices) == rows
+        and len(batch.sizes) == rows
+        and _positive_varints(batch.times, rows)
+        and np.isfinite(batch.prices).all()
+        and (batch.prices > 0).all()
+        and np.isfinite(batch.sizes).all()
+        and (batch.sizes >= 0).all()
+        and (batch.exchanges is None or _run_fits(batch.exchanges, 0, MAX_EXCHANGE_CHARS))
+        and _run_fits(batch.trade_ids, 1, MAX_TRADE_ID_CHARS)
+        and distinct(batch.trade_ids)
+    )
 
 
 class StringRun(NamedTuple):
@@ -247,6 +360,8 @@ def _chained_run(region: npt.NDArray[np.uint8], count: int, tag: int) -> StringR
     if (lengths >= 0x80).any() or (ends[:-1] != keys[1:]).any():
         return None
     size = int(ends[-1])
+    if size > len(region):
+        return None
     value_bytes = np.ones(size, dtype=bool)
     value_bytes[keys] = False
     value_bytes[keys + 1] = False
@@ -307,16 +422,20 @@ def latest_event_time(raw: bytes | memoryview, rows: int) -> int | None:
     """The latest of a serialised batch's `rows` trade times, read off the packed wire bytes
     when each takes nine (nanoseconds from 2001 to 2262 do); None otherwise."""
     packed = packed_fields(raw)
-    if packed is None or not _nine_byte_varints(packed.payloads[_TIMES], rows):
+    return None if packed is None else latest_time(packed.payloads[_TIMES], rows)
+
+
+def latest_time(times: memoryview, rows: int) -> int | None:
+    """The latest of `rows` packed trade times if each takes nine bytes; None otherwise."""
+    if not _nine_byte_varints(times, rows):
         return None
-    payload = packed.payloads[_TIMES]
     # The last byte holds the top bits; the first eight, read as one little-endian integer,
     # order as their values do (their continuation bits are all set).
-    top = np.frombuffer(payload, dtype=np.uint8)[8::9]
-    low = np.ndarray((rows,), dtype="<u8", buffer=payload, strides=(9,))
+    top = np.frombuffer(times, dtype=np.uint8)[8::9]
+    low = np.ndarray((rows,), dtype="<u8", buffer=times, strides=(9,))
     candidates = np.flatnonzero(top == top.max())
     best = int(candidates[low[candidates].argmax()])
-    value = int.from_bytes(payload[9 * best : 9 * best + 9], "little")
+    value = int.from_bytes(times[9 * best : 9 * best + 9], "little")
     return sum(((value >> (8 * i)) & 0x7F) << (7 * i) for i in range(9))
 
 
@@ -329,6 +448,20 @@ def _varint(view: memoryview, position: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, position
         shift += 7
+
+
+def _length(view: memoryview, position: int) -> tuple[int, int] | None:
+    """A length prefix at `position` and where its field's bytes begin; None when the prefix
+    or the bytes it announces run past the end."""
+    value = shift = 0
+    while position < len(view) and shift < 64:
+        byte = view[position]
+        value |= (byte & 0x7F) << shift
+        position += 1
+        if byte < 0x80:
+            return (value, position) if position + value <= len(view) else None
+        shift += 7
+    return None
 
 
 def _positive_varints(payload: memoryview, rows: int) -> bool:
@@ -362,14 +495,13 @@ def _strings_fit(
     and, if asked, no value repeats. Proven on the wire bytes when `run` holds them (a UTF-8
     value has no fewer bytes than characters, and no bytes only when it is empty); else, or
     when that proof fails, on the container's strings."""
-    if run is not None and min_chars <= 1:
-        if run.width is not None:
-            shortest = longest = run.width
-        else:
-            lengths = np.diff(run.offsets)
-            shortest, longest = int(lengths.min()), int(lengths.max())
-        if shortest >= min_chars and longest <= max_chars and (not unique or distinct(run)):
-            return True
+    if (
+        run is not None
+        and min_chars <= 1
+        and _run_fits(run, min_chars, max_chars)
+        and (not unique or distinct(run))
+    ):
+        return True
     # The set is the one pass that makes str objects; lengths are then read per distinct
     # value (exchanges have a handful).
     distinct_values = set(values)
@@ -377,3 +509,11 @@ def _strings_fit(
         return False
     char_counts = list(map(len, distinct_values))
     return min(char_counts) >= min_chars and max(char_counts) <= max_chars
+
+
+def _run_fits(run: StringRun, min_bytes: int, max_bytes: int) -> bool:
+    """Every value of the run has min..max bytes."""
+    if run.width is not None:
+        return min_bytes <= run.width <= max_bytes
+    lengths = np.diff(run.offsets)
+    return int(lengths.min()) >= min_bytes and int(lengths.max()) <= max_bytes

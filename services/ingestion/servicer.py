@@ -3,10 +3,11 @@
 Requests arrive validated against the contract (the validation interceptor); here they get
 the clock check, go to Kafka as one record per batch (key = symbol, value = the batch's
 protobuf bytes: sliced from the request's own bytes, else re-encoded by upb, never a
-per-trade Python object), and are answered once Kafka acknowledged them. ImportHistory
-pulls chunks from a source (synthetic, csv, yahoo, alphavantage) and publishes bars to the
-bars topic (one record per bar), simulated trades to the ticks topic and the dividends and
-splits a source reports to the actions topic, reporting progress as it goes.
+per-trade Python object; a request proven valid from its bytes is not even parsed), and are
+answered once Kafka acknowledged them. ImportHistory pulls chunks from a source (synthetic,
+csv, yahoo, alphavantage) and publishes bars to the bars topic (one record per bar),
+simulated trades to the ticks topic and the dividends and splits a source reports to the
+actions topic, reporting progress as it goes.
 """
 
 from __future__ import annotations
@@ -15,23 +16,28 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import grpc
 
-from financelake.gen.common.v1 import tick_pb2
 from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from financelake.services.errors import InvalidInput
 from financelake.services.ingestion import convert
 from financelake.services.ingestion.checks import future_trade_violations
-from financelake.services.ingestion.fast_validation import latest_event_time, request_batches
+from financelake.services.ingestion.fast_validation import (
+    WireBatch,
+    latest_event_time,
+    latest_time,
+    request_batches,
+)
 from financelake.services.ingestion.imports import import_chunks
 from financelake.services.ingestion.publisher import KafkaPublisher, WrittenRange, merge_ranges
 from financelake.services.ingestion.records import Bars, BarSource, Trades
 from financelake.services.ingestion.sources import SourceError
 from financelake.services.ingestion.sources.corporate_actions import CorporateActions
-from financelake.services.server.validation import REQUEST_BYTES
+from financelake.services.server.validation import REQUEST_BYTES, REQUEST_WIRE
 from financelake.services.settings import Settings
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["IngestionService"].full_name
@@ -55,12 +61,45 @@ def _offsets(ranges: Sequence[WrittenRange]) -> list[pb.OffsetRange]:
     ]
 
 
-def _wire_batches(batches: Sequence[tick_pb2.TickBatch]) -> list[memoryview] | None:
-    """The wire bytes of each batch of the request being handled, sliced from the bytes the
-    validation interceptor kept; None when not at hand."""
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """One batch of a request on its way to Kafka."""
+
+    key: bytes
+    """The batch's symbol."""
+    payload: bytes
+    rows: int
+    latest_ns: int | None
+    """Its latest trade time, when read off the wire."""
+
+
+def _outgoing(request: pb.PublishTicksRequest | pb.IngestTicksRequest) -> list[_Outgoing]:
+    """The request's batches as Kafka records. Read off the wire where the validation
+    interceptor proved them there (the request is then never parsed); else sliced from the
+    request bytes it kept; else encoded again."""
+    wire: list[WireBatch] | None = REQUEST_WIRE.get()
+    if wire is not None:
+        return [
+            _Outgoing(b.symbol.encode(), bytes(b.raw), b.rows, latest_time(b.times, b.rows))
+            for b in wire
+        ]
+    batches = request.batches
     raw = REQUEST_BYTES.get()
     entries = None if raw is None else request_batches(raw)
-    return entries if entries is not None and len(entries) == len(batches) else None
+    if entries is None or len(entries) != len(batches):
+        return [
+            _Outgoing(b.symbol.encode(), b.SerializeToString(), len(b.prices), None)
+            for b in batches
+        ]
+    return [
+        _Outgoing(
+            b.symbol.encode(),
+            bytes(entry),
+            len(b.prices),
+            latest_event_time(entry, len(b.event_time_unix_nanos)),
+        )
+        for b, entry in zip(batches, entries, strict=True)
+    ]
 
 
 class IngestionServicer(pb_grpc.IngestionServiceServicer):
@@ -74,18 +113,20 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
 
     def _check(
         self,
-        batches: Sequence[tick_pb2.TickBatch],
-        wire: Sequence[memoryview] | None,
+        request: pb.PublishTicksRequest | pb.IngestTicksRequest,
+        outgoing: Sequence[_Outgoing],
         **metadata: str,
     ) -> None:
-        latest = None
-        if wire is not None:
-            latest = [
-                latest_event_time(raw, len(batch.event_time_unix_nanos))
-                for batch, raw in zip(batches, wire, strict=True)
-            ]
+        now = time.time_ns()
+        limit = now + self._skew_ns
+        if all(o.latest_ns is not None and o.latest_ns <= limit for o in outgoing):
+            return  # the request is not parsed for this
         violations = future_trade_violations(
-            batches, time.time_ns(), self._skew_ns, prefix="batches", latest_ns=latest
+            request.batches,
+            now,
+            self._skew_ns,
+            prefix="batches",
+            latest_ns=[o.latest_ns for o in outgoing],
         )
         if violations:
             raise InvalidInput(
@@ -101,29 +142,21 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         return timeout if remaining is None else min(timeout, remaining)
 
     async def _enqueue(
-        self,
-        batches: Sequence[tick_pb2.TickBatch],
-        context: grpc.aio.ServicerContext,
-        wire: Sequence[memoryview] | None = None,
+        self, records: Sequence[tuple[bytes, bytes]], context: grpc.aio.ServicerContext
     ) -> asyncio.Task[list[WrittenRange]]:
-        """Hand the batches to Kafka, their `wire` bytes as payloads when at hand."""
-        if wire is None:
-            payloads = [batch.SerializeToString() for batch in batches]
-        else:
-            payloads = [bytes(raw) for raw in wire]
-        records = [(batch.symbol.encode(), p) for batch, p in zip(batches, payloads, strict=True)]
+        """Hand (key, payload) records to Kafka; the task ends once they are acknowledged."""
         return await self._publisher.enqueue(self._topic, records, self._timeout(context))
 
     async def PublishTicks(
         self, request: pb.PublishTicksRequest, context: grpc.aio.ServicerContext
     ) -> pb.PublishTicksResponse:
         """Write the request's batches to Kafka, all or none, and answer once acknowledged."""
-        wire = _wire_batches(request.batches)
-        self._check(request.batches, wire)
-        written = await (await self._enqueue(request.batches, context, wire))
+        outgoing = _outgoing(request)
+        self._check(request, outgoing)
+        written = await (await self._enqueue([(o.key, o.payload) for o in outgoing], context))
         return pb.PublishTicksResponse(
-            accepted_trades=sum(len(batch.prices) for batch in request.batches),
-            accepted_batches=len(request.batches),
+            accepted_trades=sum(o.rows for o in outgoing),
+            accepted_batches=len(outgoing),
             offsets=_offsets(written),
         )
 
@@ -142,18 +175,19 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         trades = batches = 0
         try:
             async for request in request_iterator:
-                wire = _wire_batches(request.batches)
+                outgoing = _outgoing(request)
                 self._check(
-                    request.batches,
-                    wire,
+                    request,
+                    outgoing,
                     accepted_batches=str(batches),
                     accepted_trades=str(trades),
                 )
                 if len(in_flight) >= _STREAM_WINDOW:
                     written.extend(await in_flight.popleft())
-                in_flight.append(await self._enqueue(request.batches, context, wire))
-                batches += len(request.batches)
-                trades += sum(len(batch.prices) for batch in request.batches)
+                records = [(o.key, o.payload) for o in outgoing]
+                in_flight.append(await self._enqueue(records, context))
+                batches += len(outgoing)
+                trades += sum(o.rows for o in outgoing)
             while in_flight:
                 written.extend(await in_flight.popleft())
         finally:
@@ -222,7 +256,9 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         """Publish one chunk (a TickBatch, or a record per bar); the rows published."""
         if isinstance(data, Trades):
             batch = convert.tick_batch(data)
-            await (await self._enqueue([batch], context))
+            await (
+                await self._enqueue([(batch.symbol.encode(), batch.SerializeToString())], context)
+            )
             return len(data)
         topic = self._settings.topics.bars
         key = data.symbol.encode()

@@ -15,7 +15,7 @@ from financelake.services.server.errors import ErrorMappingInterceptor
 from financelake.services.server.health import ServerHealth
 from financelake.services.server.metrics import RpcMetricsInterceptor
 from financelake.services.server.tracing import TracingInterceptor
-from financelake.services.server.validation import FastPath, ValidationInterceptor
+from financelake.services.server.validation import FastPath, ValidationInterceptor, WirePath
 from financelake.services.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ def build_server(
     health: ServerHealth,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     fast_validation: Mapping[str, FastPath] | None = None,
+    wire_validation: Mapping[str, WirePath] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Build a server on `settings.servers.host:port` (0 picks a free port), not started.
 
@@ -55,7 +56,8 @@ def build_server(
     server reflection for all of them. Tracing (when on) runs outermost, then RED metrics
     (they see every status),
     then error mapping, then validation, then any extra `interceptors`; `fast_validation`
-    maps request types to columnar fast paths of their rules (see `ValidationInterceptor`).
+    maps request types to columnar fast paths of their rules, `wire_validation` to paths
+    that prove them from the request bytes without a parse (see `ValidationInterceptor`).
     Returns the server and the port actually bound.
     """
     names = [registration.name for registration in registrations]
@@ -77,7 +79,7 @@ def build_server(
             *tracing,
             RpcMetricsInterceptor(),
             ErrorMappingInterceptor(),
-            ValidationInterceptor(fast_paths=fast_validation),
+            ValidationInterceptor(fast_paths=fast_validation, wire_paths=wire_validation),
             *interceptors,
         ],
         options=options,

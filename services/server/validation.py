@@ -10,7 +10,10 @@ costs only the evaluation (about a microsecond for a message without rules).
 
 The wire bytes a request was parsed from go to its type's fast path, and, in
 `REQUEST_BYTES`, to the handler: a handler that forwards parts of a request (the ingestion
-service's batches) slices them instead of serialising the parsed message again.
+service's batches) slices them instead of serialising the parsed message again. A type with
+a wire path is not even parsed when that path proves the bytes well-formed and valid: the
+handler gets the message unparsed until first used, and what the path read in
+`REQUEST_WIRE`.
 """
 
 from __future__ import annotations
@@ -39,9 +42,17 @@ from financelake.services.server.handlers import (
 #: which stays the authority and reports violations.
 FastPath = Callable[[Any, bytes], bool]
 
+#: A message type's wire path, given a request's bytes alone: what it read from them when
+#: they provably parse and every rule provably holds, else None (the request is then parsed
+#: and validated as usual).
+WirePath = Callable[[bytes], Any]
+
 #: The wire bytes of the request message the handler was just given (in a client stream,
 #: the message it pulled last); None outside a call this interceptor validated.
 REQUEST_BYTES: ContextVar[bytes | None] = ContextVar("request_bytes", default=None)
+
+#: What the message type's wire path read from that request; None when it was parsed.
+REQUEST_WIRE: ContextVar[Any] = ContextVar("request_wire", default=None)
 
 # How many violations the status message spells out; all of them are in the details.
 _MESSAGE_VIOLATIONS = 3
@@ -131,21 +142,50 @@ class Undecodable:
 
 @dataclass(frozen=True, slots=True)
 class _Received:
-    """A parsed request message and the wire bytes it came from."""
+    """A request's wire bytes, and the message parsed from them unless its type has a wire
+    path (`parse` then does it when needed)."""
 
-    message: Message
+    message: Message | None
     raw: bytes
+    type_name: str
+    parse: Callable[[bytes], Message]
 
 
-def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+class _Unparsed:
+    """A request message proven valid from its bytes, parsed on first use: a handler that
+    works from `REQUEST_WIRE` never pays for the parse."""
+
+    __slots__ = ("_message", "_parse", "_raw")
+
+    def __init__(self, parse: Callable[[bytes], Message], raw: bytes) -> None:
+        self._parse = parse
+        self._raw = raw
+        self._message: Message | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._message is None:
+            self._message = self._parse(self._raw)
+        return getattr(self._message, name)
+
+
+def _type_name(deserialize: Callable[[bytes], Any]) -> str:
+    message_type = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+    return message_type.full_name if message_type is not None else "request"
+
+
+def _tolerant(
+    deserialize: Callable[[bytes], Any] | None, wire_paths: Mapping[str, WirePath]
+) -> Callable[[bytes], Any] | None:
     if deserialize is None:
         return None
-    message_type = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
-    type_name = message_type.full_name if message_type is not None else "request"
+    type_name = _type_name(deserialize)
+    deferred = type_name in wire_paths
 
     def decode(raw: bytes) -> _Received | Undecodable:
+        if deferred:
+            return _Received(None, raw, type_name, deserialize)
         try:
-            return _Received(deserialize(raw), raw)
+            return _Received(deserialize(raw), raw, type_name, deserialize)
         except DecodeError as exc:
             return Undecodable(type_name, str(exc))
 
@@ -174,28 +214,43 @@ class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self,
         validator: protovalidate.Validator | None = None,
         fast_paths: Mapping[str, FastPath] | None = None,
+        wire_paths: Mapping[str, WirePath] | None = None,
     ) -> None:
         # One validator per server: it caches the compiled rules of each message type.
         self._validator = validator or protovalidate.Validator()
         self._fast_paths = dict(fast_paths or {})
+        self._wire_paths = dict(wire_paths or {})
 
     async def _check(
         self,
         request: _Received | Undecodable,
         context: grpc.aio.ServicerContext,
         stream_index: int | None = None,
-    ) -> Message:
-        """The request's message once valid (its bytes in `REQUEST_BYTES`); else abort."""
+    ) -> Message | _Unparsed:
+        """The request's message once valid (its bytes in `REQUEST_BYTES`, what a wire path
+        read in `REQUEST_WIRE`); else abort."""
         if isinstance(request, Undecodable):
             await abort_with(context, status_for(_undecodable(request, stream_index)))
         message = request.message
-        fast_path = self._fast_paths.get(message.DESCRIPTOR.full_name)
+        if message is None:
+            wire = self._wire_paths[request.type_name](request.raw)
+            if wire is not None:
+                REQUEST_BYTES.set(request.raw)
+                REQUEST_WIRE.set(wire)
+                return _Unparsed(request.parse, request.raw)
+            try:
+                message = request.parse(request.raw)
+            except DecodeError as exc:
+                undecodable = Undecodable(request.type_name, str(exc))
+                await abort_with(context, status_for(_undecodable(undecodable, stream_index)))
+        fast_path = self._fast_paths.get(request.type_name)
         if fast_path is None or not fast_path(message, request.raw):
             violations = violations_of(message, self._validator)
             if violations:
                 error = invalid_input(message, violations, stream_index)
                 await abort_with(context, status_for(error))
         REQUEST_BYTES.set(request.raw)
+        REQUEST_WIRE.set(None)
         return message
 
     def _validated(
@@ -222,7 +277,7 @@ class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         behavior = behavior_of(handler)
-        decode = _tolerant(handler.request_deserializer)
+        decode = _tolerant(handler.request_deserializer, self._wire_paths)
 
         if handler.request_streaming and handler.response_streaming:
 

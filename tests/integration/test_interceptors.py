@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -21,9 +22,10 @@ from financelake.gen.ingestion.v1 import import_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
 from financelake.gen.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from financelake.services import errors
+from financelake.services.ingestion.fast_validation import valid_request_batches
 from financelake.services.ingestion.servicer import SERVICE_NAME
 from financelake.services.server import ServerHealth, ServiceRegistration, build_server
-from financelake.services.server.validation import REQUEST_BYTES
+from financelake.services.server.validation import REQUEST_BYTES, REQUEST_WIRE
 from financelake.services.settings import Settings
 from tests.builders import tick_batch
 from tests.fixtures.grpc import (
@@ -48,10 +50,12 @@ class ScriptedIngestion(pb_grpc.IngestionServiceServicer):
         self.error: BaseException | None = None
         self.calls = 0
         self.request_bytes: list[bytes | None] = []
+        self.request_wire: list[Any] = []
 
     async def PublishTicks(self, request, context):
         self.calls += 1
         self.request_bytes.append(REQUEST_BYTES.get())
+        self.request_wire.append(REQUEST_WIRE.get())
         if self.error is not None:
             raise self.error
         return pb.PublishTicksResponse(accepted_batches=len(request.batches))
@@ -99,6 +103,20 @@ def stub(ingestion: RunningServer) -> pb_grpc.IngestionServiceStub:
     return stub_for(pb_grpc.IngestionServiceStub, ingestion.channel)
 
 
+@pytest.fixture
+async def wired(grpc_server: StartServer, servicer: ScriptedIngestion) -> RunningServer:
+    """The scripted service behind the ingestion server's wire path for tick requests."""
+
+    def build(settings: Settings, health: ServerHealth) -> tuple[grpc.aio.Server, int]:
+        registration = ServiceRegistration(
+            pb_grpc.add_IngestionServiceServicer_to_server, servicer, SERVICE_NAME
+        )
+        wire = {pb.PublishTicksRequest.DESCRIPTOR.full_name: valid_request_batches}
+        return build_server(settings, 0, registration, health=health, wire_validation=wire)
+
+    return await grpc_server(build)
+
+
 async def test_valid_request_reaches_the_handler(stub, servicer) -> None:
     response = await stub.PublishTicks(pb.PublishTicksRequest(batches=[tick_batch()]), timeout=5)
 
@@ -120,6 +138,45 @@ async def test_the_handler_sees_the_wire_bytes_of_each_request_it_is_given(stub,
     await stub.IngestTicks(requests(), timeout=5)
 
     assert servicer.request_bytes == [r.SerializeToString() for r in (single, *streamed)]
+
+
+async def test_a_request_proven_from_its_bytes_reaches_the_handler_unparsed(
+    wired: RunningServer, servicer: ScriptedIngestion
+) -> None:
+    stub = stub_for(pb_grpc.IngestionServiceStub, wired.channel)
+    proven = pb.PublishTicksRequest(batches=[tick_batch(), tick_batch(symbol="MSFT")])
+    unicode = pb.PublishTicksRequest(batches=[tick_batch(trade_id_prefix="é")])
+
+    for request in (proven, unicode):
+        response = await stub.PublishTicks(request, timeout=5)
+        # The handler read `request.batches`: an unparsed request parses on first use.
+        assert response.accepted_batches == len(request.batches)
+
+    first, second = servicer.request_wire
+    assert [batch.symbol for batch in first] == ["AAPL", "MSFT"]
+    assert second is None  # not ASCII: parsed and validated as usual
+    assert servicer.request_bytes == [r.SerializeToString() for r in (proven, unicode)]
+
+
+async def test_behind_a_wire_path_bad_requests_still_get_their_exact_errors(
+    wired: RunningServer, servicer: ScriptedIngestion
+) -> None:
+    stub = stub_for(pb_grpc.IngestionServiceStub, wired.channel)
+    invalid = pb.PublishTicksRequest(batches=[tick_batch(prices=(1.0, -1.0))])
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.PublishTicks(invalid, timeout=5)
+    assert field_violations(refused.value) == [("batches[0].prices[1]", "must be greater than 0")]
+
+    publish = wired.channel.unary_unary(
+        f"/{SERVICE_NAME}/PublishTicks",
+        request_serializer=lambda raw: raw,
+        response_deserializer=lambda raw: raw,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as malformed:
+        await publish(invalid.SerializeToString()[:-3], timeout=5)
+    assert malformed.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(malformed.value).reason == "MALFORMED_REQUEST"
+    assert servicer.calls == 0
 
 
 async def test_domain_error_becomes_its_code_with_one_error_info(stub, servicer) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import struct
 from typing import Any
 
 import numpy as np
 import protovalidate
 import pytest
+from google.protobuf.message import DecodeError
 
 from financelake.gen.common.v1 import tick_pb2
 from financelake.gen.ingestion.v1 import ingestion_service_pb2 as pb
@@ -27,7 +29,9 @@ from financelake.services.ingestion.fast_validation import (
     string_run,
     tick_batch_is_valid,
     tick_request_is_valid,
+    valid_request_batches,
 )
+from financelake.stream.tick_columns import decode_varints
 
 pytestmark = pytest.mark.unit
 
@@ -100,9 +104,10 @@ def _mutate(batch: tick_pb2.TickBatch, rng: random.Random) -> None:
     if mutation == 0:
         batch.prices[row] = rng.choice([0.0, -0.0, -1.0, math.nan, math.inf, -math.inf])
     elif mutation == 1:
-        batch.sizes[row] = rng.choice([-0.0, -1e-300, math.nan, math.inf])
+        batch.sizes[row % len(batch.sizes)] = rng.choice([-0.0, -1e-300, math.nan, math.inf])
     elif mutation == 2:
-        batch.event_time_unix_nanos[row] = rng.choice([0, -1, -(2**63), 2**63 - 1, 1])
+        times = batch.event_time_unix_nanos  # earlier mutations may have made columns ragged
+        times[row % len(times)] = rng.choice([0, -1, -(2**63), 2**63 - 1, 1])
     elif mutation == 3:
         batch.symbol = rng.choice(["", "aapl", "AAPL\n", "A B", "-AAPL", "A" * 21, "ÄAPL", "^"])
     elif mutation == 4:
@@ -111,9 +116,11 @@ def _mutate(batch: tick_pb2.TickBatch, rng: random.Random) -> None:
         del batch.exchanges[:]
         batch.exchanges.extend(exchanges)
     elif mutation == 5:
-        batch.trade_ids[row] = rng.choice(["", "x" * 65, "é" * 64, "é" * 65, "a\x00b"])
+        batch.trade_ids[row % len(batch.trade_ids)] = rng.choice(
+            ["", "x" * 65, "é" * 64, "é" * 65, "a\x00b"]
+        )
     elif mutation == 6:
-        ids = len(batch.trade_ids)  # an earlier mutation may have made the columns ragged
+        ids = len(batch.trade_ids)
         batch.trade_ids[row % ids] = batch.trade_ids[(row + 1) % ids]
     elif mutation == 7:
         column = rng.randrange(3)
@@ -289,3 +296,104 @@ def test_the_latest_time_read_off_the_wire_is_the_latest_trade(seed: int) -> Non
             assert latest == int(times.max())
         else:
             assert latest is None
+
+
+def _corrupt(raw: bytes, rng: random.Random) -> bytes:
+    """The request's bytes, cut short, with a byte changed or with bytes appended."""
+    damage = rng.randrange(4)
+    if damage == 0:
+        return raw[: rng.randrange(len(raw))]
+    if damage == 1:
+        at = rng.randrange(len(raw))
+        return raw[:at] + bytes([rng.randrange(256)]) + raw[at + 1 :]
+    if damage == 2:
+        return raw + rng.choice([b"\x0a", b"\x0a\x05", b"\x10\x01", b"\x0a\x00"])
+    return raw
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_whatever_is_read_off_the_wire_is_what_the_parser_reads_and_valid(seed: int) -> None:
+    rng = random.Random(seed)
+    validator = protovalidate.Validator()
+    read = 0
+    for _ in range(150):
+        batches = [_valid_batch(rng, rng.choice([1, 2, 7, 100])) for _ in range(rng.randint(1, 3))]
+        for batch in batches:
+            if rng.random() < 0.7:  # most venues have ASCII codes
+                batch.exchanges[:] = [e if e.isascii() else "XASX" for e in batch.exchanges]
+            for _ in range(rng.randrange(3) * (rng.random() < 0.5)):
+                _mutate(batch, rng)
+        raw = _corrupt(pb.IngestTicksRequest(batches=batches).SerializeToString(), rng)
+
+        wire = valid_request_batches(raw)
+
+        if wire is None:
+            continue
+        read += 1
+        request = pb.IngestTicksRequest.FromString(raw)  # raises if the bytes were not whole
+        assert not validator.collect_violations(request)
+        assert len(wire) == len(request.batches)
+        for got, batch in zip(wire, request.batches, strict=True):
+            assert bytes(got.raw) == batch.SerializeToString()
+            assert got.symbol == batch.symbol
+            assert got.rows == len(batch.event_time_unix_nanos)
+            assert decode_varints(got.times).tolist() == list(batch.event_time_unix_nanos)
+            assert got.prices.tolist() == list(batch.prices)
+            assert got.sizes.tolist() == list(batch.sizes)
+            assert (_values(got.exchanges) if got.exchanges else []) == list(batch.exchanges)
+            assert _values(got.trade_ids) == list(batch.trade_ids)
+    assert read > 5, "the draws leave the wire path nothing to read"
+
+
+def test_real_requests_are_read_off_the_wire() -> None:
+    rng = random.Random(3)
+    batch = _valid_batch(rng, 1_000)
+    batch.trade_ids[:] = [f"{batch.symbol}-{i:012d}" for i in range(1_000)]
+    del batch.exchanges[:]
+    batch.exchanges.extend(["XNAS", "XNYS", "IEXG"] * 333 + ["XNAS"])
+    raw = pb.IngestTicksRequest(batches=[batch, batch]).SerializeToString()
+
+    wire = valid_request_batches(raw)
+
+    assert wire is not None
+    assert [w.rows for w in wire] == [1_000, 1_000]
+    # Left to the parser: text that is not ASCII (its UTF-8 check), a repeated trade id.
+    batch.trade_ids[7] = "é"
+    assert valid_request_batches(pb.IngestTicksRequest(batches=[batch]).SerializeToString()) is None
+    batch.trade_ids[7] = batch.trade_ids[8]
+    assert valid_request_batches(pb.IngestTicksRequest(batches=[batch]).SerializeToString()) is None
+
+
+def _field(key: int, payload: bytes) -> bytes:
+    return bytes([key, len(payload)]) + payload
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        b"\x01\x81",  # the last time is cut short
+        b"\x01",  # fine: the control case
+    ],
+)
+def test_bytes_the_parser_refuses_are_never_read_off_the_wire(times: bytes) -> None:
+    one = struct.pack("<d", 1.0)
+    batch = b"".join(
+        [
+            _field(0x0A, b"A"),
+            _field(0x12, times),
+            _field(0x1A, one),
+            _field(0x22, one),
+            _field(0x32, b"t"),
+        ]
+    )
+    raw = _field(0x0A, batch)
+    try:
+        pb.IngestTicksRequest.FromString(raw)
+        parsed = True
+    except DecodeError:
+        parsed = False
+
+    assert parsed is (times == b"\x01")
+    assert (valid_request_batches(raw) is not None) is parsed
+    # A length that runs past the end, whatever it cuts.
+    assert valid_request_batches(raw[:-1]) is None
