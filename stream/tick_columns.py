@@ -20,7 +20,10 @@ from financelake.gen.common.v1 import tick_pb2
 from financelake.services.ingestion.fast_validation import (
     EXCHANGES_KEY,
     TRADE_IDS_KEY,
+    StringRun,
+    nine_byte_varints,
     packed_fields,
+    read_tick_batch,
     string_run,
 )
 
@@ -47,6 +50,8 @@ class TickColumns:
 
 def decode_varints(payload: memoryview | bytes) -> npt.NDArray[np.int64]:
     """Packed non-negative varints (at most 9 bytes each) as int64, vectorised."""
+    if len(payload) % 9 == 0 and nine_byte_varints(payload, len(payload) // 9):
+        return _nine_byte_values(payload)
     data = np.frombuffer(payload, dtype=np.uint8)
     if not len(data):
         return np.empty(0, np.int64)
@@ -63,10 +68,41 @@ def decode_varints(payload: memoryview | bytes) -> npt.NDArray[np.int64]:
     return np.bitwise_or.reduceat(groups, starts).astype(np.int64)
 
 
+def _nine_byte_values(payload: memoryview | bytes) -> npt.NDArray[np.int64]:
+    # Each value's first eight bytes as one little-endian word: its 7-bit groups sit 8 bits
+    # apart; three shift-and-merge steps close the gaps (pairs, quads, all eight), and the
+    # ninth byte holds the top seven bits.
+    rows = len(payload) // 9
+    low = np.ndarray((rows,), dtype="<u8", buffer=payload, strides=(9,)) & _GROUPS
+    low = (low & _EVEN_BYTES) | ((low & ~_EVEN_BYTES) >> _ONE)
+    low = (low & _EVEN_PAIRS) | ((low & ~_EVEN_PAIRS) >> _TWO)
+    low = (low & _EVEN_QUADS) | ((low & ~_EVEN_QUADS) >> _FOUR)
+    top = np.frombuffer(payload, dtype=np.uint8)[8::9].astype(np.uint64) << _TOP_SHIFT
+    return (low | top).view(np.int64)
+
+
+_GROUPS = np.uint64(0x7F7F7F7F7F7F7F7F)
+_EVEN_BYTES = np.uint64(0x00FF00FF00FF00FF)
+_EVEN_PAIRS = np.uint64(0x0000FFFF0000FFFF)
+_EVEN_QUADS = np.uint64(0x00000000FFFFFFFF)
+_ONE, _TWO, _FOUR, _TOP_SHIFT = (np.uint64(n) for n in (1, 2, 4, 56))
+
+
 def decode_tick_batch(raw: bytes) -> TickColumns:
     """The columns of a serialised `TickBatch` (any valid encoding is accepted); ValueError
     when the columns disagree in length (the ingestion service never lets such a batch
     through, but any producer can write to the topic)."""
+    wire = read_tick_batch(raw)
+    if wire is not None and len(wire.prices) == wire.rows == len(wire.sizes):
+        # The usual layout, read without parsing the message.
+        return TickColumns(
+            symbol=wire.symbol,
+            event_time_ns=decode_varints(wire.times),
+            price=wire.prices,
+            size=wire.sizes,
+            exchanges=[] if wire.exchanges is None else _arrow_strings(wire.exchanges),
+            trade_ids=_arrow_strings(wire.trade_ids),
+        )
     message = tick_pb2.TickBatch.FromString(raw)
     packed = packed_fields(raw)
     if packed is not None:
@@ -116,7 +152,11 @@ def _strings(
     run = None if start is None else string_run(raw, start, count, tag)
     if run is None:
         return container, None
-    array = pa.Array.from_buffers(
+    return _arrow_strings(run), run.end
+
+
+def _arrow_strings(run: StringRun) -> pa.Array:
+    count = len(run.offsets) - 1
+    return pa.Array.from_buffers(
         TEXT, count, [None, pa.py_buffer(run.offsets), pa.py_buffer(run.data)]
     )
-    return array, run.end

@@ -245,7 +245,7 @@ def read_tick_batch(raw: bytes | memoryview) -> WireBatch | None:
 
 def _varint_count(payload: memoryview) -> int | None:
     """How many varints a packed payload holds; None if its last one is cut short."""
-    if len(payload) % 9 == 0 and _nine_byte_varints(payload, len(payload) // 9):
+    if len(payload) % 9 == 0 and nine_byte_varints(payload, len(payload) // 9):
         return len(payload) // 9
     data = np.frombuffer(payload, dtype=np.uint8)
     if not len(data) or data[-1] >= 0x80:
@@ -427,7 +427,7 @@ def latest_event_time(raw: bytes | memoryview, rows: int) -> int | None:
 
 def latest_time(times: memoryview, rows: int) -> int | None:
     """The latest of `rows` packed trade times if each takes nine bytes; None otherwise."""
-    if not _nine_byte_varints(times, rows):
+    if not nine_byte_varints(times, rows):
         return None
     # The last byte holds the top bits; the first eight, read as one little-endian integer,
     # order as their values do (their continuation bits are all set).
@@ -467,7 +467,7 @@ def _length(view: memoryview, position: int) -> tuple[int, int] | None:
 def _positive_varints(payload: memoryview, rows: int) -> bool:
     """`rows` packed int64s, all > 0: none is the one-byte 0, none takes ten bytes (the
     encoding of every negative int64)."""
-    if _nine_byte_varints(payload, rows):
+    if nine_byte_varints(payload, rows):
         return True
     data = np.frombuffer(payload, dtype=np.uint8)
     ends = np.flatnonzero(data < 0x80)
@@ -478,7 +478,7 @@ def _positive_varints(payload: memoryview, rows: int) -> bool:
     return not bool(zero.any() or (lengths >= 10).any())
 
 
-def _nine_byte_varints(payload: memoryview, rows: int) -> bool:
+def nine_byte_varints(payload: memoryview | bytes, rows: int) -> bool:
     """True if `payload` is `rows` varints of nine bytes each (the width of nanosecond times
     from 2001 to 2262): only the last byte of each lacks the continuation bit."""
     if not rows or len(payload) != 9 * rows:

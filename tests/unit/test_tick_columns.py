@@ -166,3 +166,15 @@ def test_a_string_run_that_cannot_be_proven_is_none_never_an_error(raw: bytes) -
     # An exception here would reach Faust as a decode error, which acknowledges the record
     # unprocessed: it must only ever send the decoder to the message's container.
     assert string_run(raw, 0, 2, 0x2A) is None
+
+
+def test_nine_byte_times_decode_exactly_at_every_bit() -> None:
+    # Every time of this century takes nine bytes: a word-wise decode of its own, checked
+    # at the edges of the width and at each single bit.
+    rng = np.random.default_rng(9)
+    times = [2**56, 2**56 + 1, 2**63 - 1, *(2**56 | 1 << bit for bit in range(56))]
+    times += rng.integers(2**56, 2**63 - 1, 500, dtype=np.int64).tolist()
+    payload = tick_pb2.TickBatch(event_time_unix_nanos=times).SerializeToString()[3:]
+    assert len(payload) == 9 * len(times)  # the packed payload alone, nine bytes a time
+
+    assert decode_varints(payload).tolist() == times
