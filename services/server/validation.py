@@ -243,7 +243,7 @@ class ValidationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except DecodeError as exc:
                 undecodable = Undecodable(request.type_name, str(exc))
                 await abort_with(context, status_for(_undecodable(undecodable, stream_index)))
-        fast_path = self._fast_paths.get(request.type_name)
+        fast_path = self._fast_paths.get(message.DESCRIPTOR.full_name)
         if fast_path is None or not fast_path(message, request.raw):
             violations = violations_of(message, self._validator)
             if violations:
