@@ -130,15 +130,12 @@ def tick_batch_is_valid(batch: TickBatchLike, raw: bytes | memoryview | None = N
     packed = packed_fields(raw)
     if packed is None:
         return False
-    prices = np.frombuffer(packed.payloads[_PRICES], dtype="<f8")
-    sizes = np.frombuffer(packed.payloads[_SIZES], dtype="<f8")
     # Every value in these payloads: a foreign encoder might split a column in two runs.
-    if not (
-        len(prices) == rows
-        and len(sizes) == rows
-        and _positive_varints(packed.payloads[_TIMES], rows)
-        and bool(np.isfinite(prices).all() and (prices > 0).all())
-        and bool(np.isfinite(sizes).all() and (sizes >= 0).all())
+    if not _numbers_valid(
+        packed.payloads[_TIMES],
+        np.frombuffer(packed.payloads[_PRICES], dtype="<f8"),
+        np.frombuffer(packed.payloads[_SIZES], dtype="<f8"),
+        rows,
     ):
         return False
     trade_ids_start: int | None = packed.end
@@ -149,6 +146,22 @@ def tick_batch_is_valid(batch: TickBatchLike, raw: bytes | memoryview | None = N
             return False
     run = None if trade_ids_start is None else string_run(raw, trade_ids_start, rows, TRADE_IDS_KEY)
     return _strings_fit(run, batch.trade_ids, 1, MAX_TRADE_ID_CHARS, unique=True)
+
+
+def _numbers_valid(
+    times: memoryview,
+    prices: npt.NDArray[np.float64],
+    sizes: npt.NDArray[np.float64],
+    rows: int,
+) -> bool:
+    """`rows` positive times, finite prices > 0 and finite sizes >= 0."""
+    return (
+        len(prices) == rows
+        and len(sizes) == rows
+        and _positive_varints(times, rows)
+        and bool(np.isfinite(prices).all() and (prices > 0).all())
+        and bool(np.isfinite(sizes).all() and (sizes >= 0).all())
+    )
 
 
 class PackedFields(NamedTuple):
@@ -261,13 +274,7 @@ def _wire_batch_is_valid(batch: WireBatch) -> bool:
     return bool(
         1 <= rows <= MAX_ROWS
         and SYMBOL.fullmatch(batch.symbol)
-        and len(batch.prices) == rows
-        and len(batch.sizes) == rows
-        and _positive_varints(batch.times, rows)
-        and np.isfinite(batch.prices).all()
-        and (batch.prices > 0).all()
-        and np.isfinite(batch.sizes).all()
-        and (batch.sizes >= 0).all()
+        and _numbers_valid(batch.times, batch.prices, batch.sizes, rows)
         and (batch.exchanges is None or _run_fits(batch.exchanges, 0, MAX_EXCHANGE_CHARS))
         and _run_fits(batch.trade_ids, 1, MAX_TRADE_ID_CHARS)
         and distinct(batch.trade_ids)
