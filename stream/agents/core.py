@@ -36,7 +36,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import pyarrow as pa
 from pyiceberg.table import Table
 
-from financelake.stream.lake.writer import LakeWriter, newest_summary_value
+from financelake.stream.lake.writer import LakeWriter, PartitionedRows, Rows, newest_summary_value
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class LakeSink:
 class PreparedCommit:
     """Pending work taken out of an agent, ready to be written as one snapshot."""
 
-    rows: list[pa.Table]
+    rows: list[Rows]
     offsets: dict[tuple[str, int], int]
     states: dict[int, bytes]
     """Serialised state per partition, as it stood when the commit was prepared."""
@@ -155,7 +155,7 @@ class LakeAgent(ABC):
         self.policy = sink.policy
         self._next_offset: dict[int, int] = {}
         self._known: set[int] = set()
-        self._pending_rows: list[pa.Table] = []
+        self._pending_rows: list[Rows] = []
         self._pending_row_count = 0
         self._pending_offsets: dict[int, int] = {}
         self._pending_records = 0
@@ -165,10 +165,9 @@ class LakeAgent(ABC):
     # ---- what each agent defines ------------------------------------------------------
 
     @abstractmethod
-    def handle(
-        self, partition: int, records: Sequence[Record]
-    ) -> tuple[pa.Table | None, list[Emit]]:
-        """Turn new records of one partition (offset order) into rows and messages."""
+    def handle(self, partition: int, records: Sequence[Record]) -> tuple[Rows | None, list[Emit]]:
+        """Turn new records of one partition (offset order) into rows (split by the table's
+        partitions or not) and messages."""
 
     def load_state(self, partition: int, state: State | None) -> None:  # noqa: B027
         """Adopt a partition's committed state (None: it has none yet); `StatefulAgent`."""
@@ -270,10 +269,7 @@ class LakeAgent(ABC):
             state_key(self.group, partition): self._write_state(partition, data)
             for partition, data in prepared.states.items()
         }
-        schema = self.table.schema().as_arrow()
-        rows = (
-            pa.concat_tables(prepared.rows).cast(schema) if prepared.rows else schema.empty_table()
-        )
+        rows = _commit_rows(prepared.rows, self.table.schema().as_arrow())
         written = self.writer.append(self.table, rows, prepared.offsets, self.group, summary)
         snapshot = None if written is None else self.table.current_snapshot()
         added = snapshot.summary if snapshot is not None and snapshot.summary else None
@@ -355,6 +351,17 @@ class LakeAgent(ABC):
         with table.io.new_input(path).open() as stream:
             state: State = json.loads(stream.read())
         return state
+
+
+def _commit_rows(pieces: Sequence[Rows], schema: pa.Schema) -> Rows:
+    """The rows of one commit, in the table's schema; still split when every piece was."""
+    split = [p for p in pieces if isinstance(p, PartitionedRows)]
+    if pieces and len(split) == len(pieces):
+        return PartitionedRows.merge(split, schema)
+    if not pieces:
+        return schema.empty_table()
+    tables = [p.whole() if isinstance(p, PartitionedRows) else p for p in pieces]
+    return pa.concat_tables(tables).cast(schema)
 
 
 TopicPartitionT = TypeVar("TopicPartitionT", bound=tuple[str, int])

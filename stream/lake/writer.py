@@ -28,6 +28,12 @@ The exactly-once contract (DESIGN.md "Reliability"):
     guess. A batch that straddles the committed offset inside one partition is undetectable
     without the row columns: the caller must not build one, which skipping the records below
     `committed_offsets` guarantees.
+* Rows come as one Arrow table, which pyiceberg splits by the table's partition spec, or
+  already split (`PartitionedRows`), which are written straight to one data file per
+  partition (more when a partition outgrows the target file size). pyiceberg's split costs
+  a filter pass over every row per partition; a caller that knows where its rows fall
+  (bronze: one symbol per Kafka record) spares it. Rows split for a spec the table no
+  longer has are handed to pyiceberg whole.
 * A concurrent writer (a zombie worker after a rebalance) cannot double-write: the commit
   asserts the branch head it read the offsets from, so a commit racing another fails instead
   of landing; the writer then re-reads the offsets and decides again (usually: now a replay),
@@ -39,15 +45,21 @@ The exactly-once contract (DESIGN.md "Reliability"):
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.table import Table
+from pyiceberg.io.pyarrow import bin_pack_arrow_table, pyarrow_to_schema, write_file
+from pyiceberg.partitioning import PartitionFieldValue, PartitionKey, PartitionSpec
+from pyiceberg.table import Table, TableProperties, WriteTask
 from pyiceberg.table.snapshots import ancestors_of
+from pyiceberg.utils.properties import property_as_bool, property_as_int
 
 from financelake.stream.lake.tables import NO_LIBRARY_COMMIT_RETRY
 
@@ -59,6 +71,47 @@ Offsets = dict[tuple[str, int], int]
 OFFSETS_KEY_PREFIX = "financelake.offsets."
 PARTITION_COLUMN = "kafka_partition"
 OFFSET_COLUMN = "kafka_offset"
+
+
+@dataclass(frozen=True)
+class PartitionedRows:
+    """Rows already split by the partitions of `spec`: per part, the partition's values (one
+    per spec field, in its order, as the field's transform gives them) and its rows. Parts
+    with the same values may repeat; they are written together."""
+
+    spec: PartitionSpec
+    parts: Sequence[tuple[tuple[Any, ...], pa.Table]]
+
+    @property
+    def num_rows(self) -> int:
+        """Rows in every part."""
+        return sum(rows.num_rows for _, rows in self.parts)
+
+    @property
+    def column_names(self) -> list[str]:
+        """The parts' columns (none without parts)."""
+        return self.parts[0][1].column_names if self.parts else []
+
+    def whole(self) -> pa.Table:
+        """Every part in one table (pyiceberg then splits it again)."""
+        return pa.concat_tables(rows for _, rows in self.parts)
+
+    @staticmethod
+    def merge(pieces: Sequence[PartitionedRows], schema: pa.Schema) -> PartitionedRows:
+        """One part per partition out of pieces split by the same spec, cast to `schema`."""
+        grouped: dict[tuple[Any, ...], list[pa.Table]] = {}
+        for piece in pieces:
+            if piece.spec.fields != pieces[0].spec.fields:
+                raise ValueError("pieces split by different partition specs")
+            for values, rows in piece.parts:
+                grouped.setdefault(values, []).append(rows)
+        return PartitionedRows(
+            pieces[0].spec,
+            [(v, pa.concat_tables(tables).cast(schema)) for v, tables in grouped.items()],
+        )
+
+
+Rows: TypeAlias = pa.Table | PartitionedRows
 
 
 class OffsetOverlapError(Exception):
@@ -125,7 +178,7 @@ class LakeWriter:
     def append(
         self,
         table: Table,
-        rows: pa.Table,
+        rows: Rows,
         offsets: Mapping[tuple[str, int], int],
         consumer_group: str,
         summary: Mapping[str, str] | None = None,
@@ -163,7 +216,7 @@ class LakeWriter:
     def _append_once(
         self,
         table: Table,
-        rows: pa.Table,
+        rows: Rows,
         offsets: Mapping[tuple[str, int], int],
         consumer_group: str,
         summary: Mapping[str, str],
@@ -186,7 +239,14 @@ class LakeWriter:
             # Row positions make the overlap exact, including a batch that straddles the
             # committed offset within one partition.
             (topic,) = topics
-            rows = self._drop_committed_rows(table, rows, topic, committed)
+            if isinstance(rows, PartitionedRows):
+                kept = [
+                    (values, self._drop_committed_rows(table, part, topic, committed))
+                    for values, part in rows.parts
+                ]
+                rows = PartitionedRows(rows.spec, [(v, part) for v, part in kept if part.num_rows])
+            else:
+                rows = self._drop_committed_rows(table, rows, topic, committed)
         elif covered:
             raise OffsetOverlapError(
                 f"batch for {table.name()} overlaps committed offsets {committed} with "
@@ -198,12 +258,17 @@ class LakeWriter:
         for tp, offset in offsets.items():
             merged[tp] = max(offset, merged.get(tp, 0))
         properties = {**summary, offsets_key(consumer_group): _encode(merged)}
-        table.append(rows, snapshot_properties=properties)
         written: int = rows.num_rows
+        if isinstance(rows, PartitionedRows):
+            if rows.parts and rows.spec.fields == table.spec().fields:
+                _append_parts(table, rows, properties)
+                return written
+            rows = rows.whole() if rows.parts else table.schema().as_arrow().empty_table()
+        table.append(rows, snapshot_properties=properties)
         return written
 
     @staticmethod
-    def _has_offset_columns(rows: pa.Table) -> bool:
+    def _has_offset_columns(rows: Rows) -> bool:
         names = set(rows.column_names)
         return PARTITION_COLUMN in names and OFFSET_COLUMN in names
 
@@ -246,3 +311,51 @@ class LakeWriter:
             table.name(),
         )
         return kept
+
+
+def _append_parts(table: Table, rows: PartitionedRows, properties: dict[str, str]) -> None:
+    """One snapshot adding each partition's rows as its own data files (split further only by
+    the target file size), as `Table.append` would write them once it had split the rows."""
+    metadata = table.metadata
+    schema = metadata.schema()
+    spec = table.spec()
+    file_schema = pyarrow_to_schema(
+        rows.parts[0][1].schema,
+        name_mapping=schema.name_mapping,
+        format_version=metadata.format_version,
+    )
+    target_size = property_as_int(
+        metadata.properties,
+        TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
+        TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
+    )
+    merge = property_as_bool(
+        metadata.properties,
+        TableProperties.MANIFEST_MERGE_ENABLED,
+        TableProperties.MANIFEST_MERGE_ENABLED_DEFAULT,
+    )
+    assert target_size is not None  # it has a default
+    with table.transaction() as transaction:
+        update = transaction.update_snapshot(snapshot_properties=properties)
+        with update.merge_append() if merge else update.fast_append() as append:
+            task_ids = itertools.count()
+            tasks = (
+                WriteTask(
+                    write_uuid=append.commit_uuid,
+                    task_id=next(task_ids),
+                    schema=file_schema,
+                    record_batches=batches,
+                    partition_key=PartitionKey(
+                        field_values=[
+                            PartitionFieldValue(field, value)
+                            for field, value in zip(spec.fields, values, strict=True)
+                        ],
+                        partition_spec=spec,
+                        schema=schema,
+                    ),
+                )
+                for values, part in rows.parts
+                for batches in bin_pack_arrow_table(part, target_size)
+            )
+            for data_file in write_file(table.io, metadata, tasks):
+                append.append_data_file(data_file)

@@ -13,7 +13,7 @@ from pyiceberg.table import CommitTableResponse, Table
 from pyiceberg.transforms import BucketTransform, DayTransform, IdentityTransform
 
 from financelake.gen.common.v1 import tick_pb2
-from financelake.stream.agents.bronze import BronzeAgent
+from financelake.stream.agents.bronze import BronzeAgent, ticks_partitions
 from financelake.stream.agents.core import LakeSink, Record, start_offsets
 from financelake.stream.lake import (
     ALERTS,
@@ -27,6 +27,7 @@ from financelake.stream.lake import (
     ensure_tables,
     offsets_key,
 )
+from financelake.stream.lake.writer import PartitionedRows
 from financelake.stream.tick_columns import decode_tick_batch
 
 pytestmark = pytest.mark.integration
@@ -439,3 +440,90 @@ def test_reading_starts_where_the_agent_furthest_behind_ends(iceberg_catalog: Sq
     # Partition 1 was never committed by `behind`: it reads from the start.
     assert starts == {(TOPIC, 0): 4, (TOPIC, 1): 0}
     assert start_offsets([ahead], [(TOPIC, 0), (TOPIC, 1)]) == {(TOPIC, 0): 7, (TOPIC, 1): 3}
+
+
+def _files_by_partition(table: Table) -> dict[str, int]:
+    files = table.inspect.files()
+    return dict(
+        zip(
+            [str(p) for p in files["partition"].to_pylist()],
+            files["record_count"].to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def _split_ticks(days: int) -> PartitionedRows:
+    """Records of three symbols over `days` days, split by bronze's own partitioning."""
+    day_ns = 86_400 * 10**9
+    first = int(T0.timestamp()) * 10**9
+    batches = [
+        tick_pb2.TickBatch(
+            symbol=symbol,
+            event_time_unix_nanos=[first + d * day_ns + i for i in range(5)],
+            prices=[10.0] * 5,
+            sizes=[1.0] * 5,
+            trade_ids=[f"{symbol}-{d}-{i}" for i in range(5)],
+        ).SerializeToString()
+        for d in range(days)
+        for symbol in ("AAPL", "MSFT", "IBM")
+    ]
+    records = [decode_tick_batch(b) for b in batches]
+    return ticks_partitions(records, 0, list(range(len(records))), first)
+
+
+def test_rows_split_by_partition_are_filed_as_pyiceberg_files_them(
+    iceberg_catalog: SqlCatalog,
+) -> None:
+    ticks = ensure_tables(iceberg_catalog)["bronze.ticks"]
+    reference = iceberg_catalog.create_table(
+        "bronze.ticks_reference",
+        schema=TICKS.schema,
+        partition_spec=TICKS.spec,
+        properties=TICKS.all_properties,
+    )
+    split = _split_ticks(days=2)
+
+    written = LakeWriter().append(ticks, split, {(TOPIC, 0): 6}, GROUP)
+    reference.append(split.whole())
+
+    assert written == 30
+    table = iceberg_catalog.load_table("bronze.ticks")
+    # One file per (day, bucket), holding what pyiceberg's own split puts there.
+    assert _files_by_partition(table) == _files_by_partition(reference)
+    assert len(table.inspect.files()) == len(split.parts) == 6
+    assert sorted(table.scan().to_arrow()["trade_id"].to_pylist()) == sorted(
+        split.whole()["trade_id"].to_pylist()
+    )
+    assert len(table.snapshots()) == 1
+
+
+def test_split_rows_are_replayed_by_their_kafka_position(iceberg_catalog: SqlCatalog) -> None:
+    ticks = ensure_tables(iceberg_catalog)["bronze.ticks"]
+    writer = LakeWriter()
+    split = _split_ticks(days=1)  # offsets 0..2, one symbol each
+    first = PartitionedRows(
+        split.spec,
+        [(v, rows.filter(pa.compute.less(rows["kafka_offset"], 2))) for v, rows in split.parts],
+    )
+    writer.append(ticks, first, {(TOPIC, 0): 2}, GROUP)
+
+    assert writer.append(ticks, first, {(TOPIC, 0): 2}, GROUP) is None
+    assert writer.append(ticks, split, {(TOPIC, 0): 3}, GROUP) == 5
+    assert _count(iceberg_catalog, "bronze.ticks") == 15
+
+
+def test_rows_split_for_another_spec_are_split_again(iceberg_catalog: SqlCatalog) -> None:
+    ticks = ensure_tables(iceberg_catalog)["bronze.ticks"]
+    reference = iceberg_catalog.create_table(
+        "bronze.ticks_reference", schema=TICKS.schema, partition_spec=TICKS.spec
+    )
+    split = _split_ticks(days=2)
+    # Claimed to be split by the bars' spec (as if the table's spec had evolved since).
+    stale = PartitionedRows(BARS.spec, [(("1m", 0, 0), split.whole())])
+
+    LakeWriter().append(ticks, stale, {(TOPIC, 0): 6}, GROUP)
+    reference.append(split.whole())
+
+    table = iceberg_catalog.load_table("bronze.ticks")
+    assert _files_by_partition(table) == _files_by_partition(reference)

@@ -3,20 +3,24 @@ null venues where a record reported none."""
 
 import numpy as np
 import pyarrow as pa
+from pyiceberg.transforms import BucketTransform, DayTransform
+from pyiceberg.types import StringType, TimestamptzType
 
 from financelake.gen.common.v1 import tick_pb2
-from financelake.stream.agents.bronze import ticks_rows
-from financelake.stream.lake.tables import TICKS
+from financelake.stream.agents.bronze import ticks_partitions, ticks_rows
+from financelake.stream.lake.tables import SYMBOL_BUCKETS, TICKS
 from financelake.stream.tick_columns import TEXT, decode_tick_batch
 
 NS = 1_760_000_000_000_000_000
 
 
-def _record(symbol: str, trade_ids: list[str], exchanges: list[str]) -> bytes:
+def _record(
+    symbol: str, trade_ids: list[str], exchanges: list[str], times: list[int] | None = None
+) -> bytes:
     rows = len(trade_ids)
     return tick_pb2.TickBatch(
         symbol=symbol,
-        event_time_unix_nanos=[NS + i * 1_000 for i in range(rows)],
+        event_time_unix_nanos=times or [NS + i * 1_000 for i in range(rows)],
         prices=[100.0 + i for i in range(rows)],
         sizes=[float(i) for i in range(rows)],
         exchanges=exchanges,
@@ -55,3 +59,43 @@ def test_string_columns_are_built_in_the_tables_own_type() -> None:
     schema = TICKS.schema.as_arrow()
     assert schema.field("trade_id").type == TEXT
     assert schema.field("exchange").type == TEXT
+
+
+def test_rows_are_split_by_partition_as_pyiceberg_transforms_place_them() -> None:
+    midnight = 1_760_054_400 * 1_000_000_000  # 2025-10-10T00:00Z
+    second = 1_000_000_000
+    records = [
+        decode_tick_batch(_record("AAPL", ["a1", "a2"], [])),
+        # Straddles midnight with its trades out of time order.
+        decode_tick_batch(
+            _record(
+                "MSFT",
+                ["m1", "m2", "m3", "m4"],
+                [],
+                [midnight + second, midnight - second, midnight + 2 * second, midnight - 5],
+            )
+        ),
+        decode_tick_batch(_record("BTC-USD", ["b1"], [])),
+        decode_tick_batch(_record("AAPL", ["a3"], [])),
+    ]
+    offsets = [10, 11, 12, 13]
+
+    split = ticks_partitions(records, partition=2, offsets=offsets, ingest_time_ns=NS)
+
+    day = DayTransform().transform(TimestamptzType())
+    bucket = BucketTransform(SYMBOL_BUCKETS).transform(StringType())
+    seen = []
+    for values, rows in split.parts:
+        micros = rows.column("event_time").cast(pa.int64()).to_pylist()
+        symbols = rows.column("symbol").to_pylist()
+        assert {(day(t), bucket(s)) for t, s in zip(micros, symbols, strict=True)} == {values}
+        seen.extend(rows.column("trade_id").to_pylist())
+    # One part per partition, every trade once, each partition's trades in record order.
+    assert len({values for values, _ in split.parts}) == len(split.parts) == 4
+    assert sorted(seen) == sorted(
+        ticks_rows(records, 2, offsets, NS).column("trade_id").to_pylist()
+    )
+    aapl = [rows for values, rows in split.parts if values[1] == bucket("AAPL")]
+    assert aapl[0].column("trade_id").to_pylist() == ["a1", "a2", "a3"]
+    assert aapl[0].column("kafka_offset").to_pylist() == [10, 10, 13]
+    assert split.spec == TICKS.spec
