@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 from pyiceberg.transforms import BucketTransform, DayTransform
 from pyiceberg.types import StringType
@@ -35,6 +36,9 @@ _MICROS = pa.timestamp("us", tz="UTC")
 # schema): built as it, the columns are not cast (copied) again when the table is assembled.
 _TEXT = TEXT
 _DAY_US = 86_400 * 1_000_000
+_DAY_NS = _DAY_US * 1_000
+_NO_TIMES = np.empty(0, np.int64)
+_NO_NUMBERS = np.empty(0, np.float64)
 
 # The spec the split below computes: (day of event_time, bucket of symbol).
 _DAY_FIELD, _BUCKET_FIELD = TICKS.spec.fields
@@ -60,24 +64,44 @@ def ticks_rows(
 ) -> pa.Table:
     """Rows of `bronze.ticks` for the given batches (each from the record at `offsets[i]`)."""
     counts = np.fromiter((len(b) for b in batches), np.int64, len(batches))
-    record_of_row = np.repeat(np.arange(len(batches), dtype=np.int32), counts)
-    symbols = pa.DictionaryArray.from_arrays(
-        pa.array(record_of_row), pa.array([b.symbol for b in batches], _TEXT)
-    ).dictionary_decode()
-    rows = int(counts.sum())
+    times_ns = np.concatenate([b.event_time_ns for b in batches]) if batches else _NO_TIMES
+    return _rows(batches, partition, offsets, ingest_time_ns, counts, times_ns)
+
+
+def _rows(
+    batches: Sequence[TickColumns],
+    partition: int,
+    offsets: Sequence[int],
+    ingest_time_ns: int,
+    counts: npt.NDArray[np.int64],
+    times_ns: npt.NDArray[np.int64],
+) -> pa.Table:
+    rows = len(times_ns)
     columns = [
-        symbols,
-        pa.array(np.concatenate([b.event_time_ns for b in batches]) // 1000, _MICROS),
-        pa.array(np.concatenate([b.price for b in batches])),
-        pa.array(np.concatenate([b.size for b in batches])),
+        _repeated_strings([b.symbol.encode() for b in batches], counts),
+        pa.array(times_ns // 1000, _MICROS),
+        pa.array(np.concatenate([b.price for b in batches]) if batches else _NO_NUMBERS),
+        pa.array(np.concatenate([b.size for b in batches]) if batches else _NO_NUMBERS),
         # The contract allows no exchanges at all (unknown venue): null, not "".
         _strings(b.exchanges if b.exchanges else pa.nulls(len(b), _TEXT) for b in batches),
         _strings(b.trade_ids for b in batches),
-        pa.array(np.full(rows, ingest_time_ns // 1000, np.int64), _MICROS),
-        pa.array(np.full(rows, partition, np.int32)),
-        pa.array(np.repeat(np.asarray(offsets, np.int64), counts)),
+        # Arrow fills constant columns several times faster than numpy + conversion.
+        pa.repeat(pa.scalar(ingest_time_ns // 1000, _MICROS), rows),
+        pa.repeat(pa.scalar(partition, pa.int32()), rows),
+        pa.array(np.repeat(np.asarray(offsets, np.int64), counts), pa.int64()),
     ]
     return pa.Table.from_arrays(columns, schema=_SCHEMA)
+
+
+def _repeated_strings(values: Sequence[bytes], counts: npt.NDArray[np.int64]) -> pa.Array:
+    """values[i] repeated counts[i] times, as one string array built from its buffers."""
+    widths = np.repeat(np.fromiter(map(len, values), np.int64, len(values)), counts)
+    offsets = np.zeros(len(widths) + 1, np.int64)
+    np.cumsum(widths, out=offsets[1:])
+    data = b"".join(value * int(count) for value, count in zip(values, counts, strict=True))
+    return pa.Array.from_buffers(
+        _TEXT, len(widths), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 def ticks_partitions(
@@ -86,28 +110,60 @@ def ticks_partitions(
     offsets: Sequence[int],
     ingest_time_ns: int,
 ) -> PartitionedRows:
-    """`ticks_rows` split by the partitions of `bronze.ticks` (records ordered by symbol bucket
-    first; within a record, row order is kept)."""
-    buckets = [_bucket_of(b.symbol) for b in batches]
-    order = sorted(range(len(batches)), key=buckets.__getitem__)
-    rows = ticks_rows(
-        [batches[i] for i in order], partition, [offsets[i] for i in order], ingest_time_ns
+    """`ticks_rows` split by the partitions of `bronze.ticks`. Records are ordered by their
+    partition (day, symbol bucket) first, keeping offset order within one, so each part is
+    a slice; only when a record's trades span two days are rows sorted one by one."""
+    kept = [i for i, b in enumerate(batches) if len(b)]
+    counts = np.fromiter((len(batches[i]) for i in kept), np.int64, len(kept))
+    if not kept:
+        return PartitionedRows(TICKS.spec, [])
+    times_ns = np.concatenate([batches[i].event_time_ns for i in kept])
+    firsts = np.zeros(len(kept), np.int64)
+    np.cumsum(counts[:-1], out=firsts[1:])
+    first_day = np.minimum.reduceat(times_ns, firsts) // _DAY_NS
+    last_day = np.maximum.reduceat(times_ns, firsts) // _DAY_NS
+    buckets = np.fromiter((_bucket_of(batches[i].symbol) for i in kept), np.int64, len(kept))
+    keys = first_day * TICKS_BUCKETS + buckets
+    order = np.argsort(keys, kind="stable")
+    counts = counts[order]
+    ordered = [batches[kept[i]] for i in order]
+    rows = _rows(
+        ordered,
+        partition,
+        [offsets[kept[i]] for i in order],
+        ingest_time_ns,
+        counts,
+        np.concatenate([b.event_time_ns for b in ordered]),
     )
-    counts = np.fromiter((len(batches[i]) for i in order), np.int64, len(order))
-    micros = rows.column("event_time").combine_chunks().cast(pa.int64()).to_numpy()
-    # One int per row naming its partition: day * buckets + bucket.
-    keys = micros // _DAY_US * TICKS_BUCKETS + np.repeat(np.take(buckets, order), counts)
-    starts = [0, *(np.flatnonzero(np.diff(keys)) + 1).tolist()]
-    if len(set(keys[starts].tolist())) < len(starts):
-        # A record straddling midnight with its trades out of time order: sort its rows.
-        by_key = np.argsort(keys, kind="stable")
-        rows, keys = rows.take(by_key), keys[by_key]
-        starts = [0, *(np.flatnonzero(np.diff(keys)) + 1).tolist()]
+    if (first_day != last_day).any():
+        return PartitionedRows(TICKS.spec, _split_rows(rows, buckets[order], counts))
+    record_keys = keys[order]
+    record_starts = np.flatnonzero(np.diff(record_keys)) + 1
+    row_bounds = np.concatenate([[0], np.cumsum(counts)])
+    bounds = [0, *record_starts.tolist(), len(ordered)]
     parts = [
-        (divmod(int(keys[start]), TICKS_BUCKETS), rows.slice(start, end - start))
-        for start, end in itertools.pairwise([*starts, rows.num_rows])
+        (
+            divmod(int(record_keys[start]), TICKS_BUCKETS),
+            rows.slice(int(row_bounds[start]), int(row_bounds[end] - row_bounds[start])),
+        )
+        for start, end in itertools.pairwise(bounds)
     ]
     return PartitionedRows(TICKS.spec, parts)
+
+
+def _split_rows(
+    rows: pa.Table, buckets: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
+) -> list[tuple[tuple[int, int], pa.Table]]:
+    """Rows split by (day, bucket) one by one (stable): for steps where a record spans days."""
+    micros = rows.column("event_time").combine_chunks().cast(pa.int64()).to_numpy()
+    keys = micros // _DAY_US * TICKS_BUCKETS + np.repeat(buckets, counts)
+    by_key = np.argsort(keys, kind="stable")
+    rows, keys = rows.take(by_key), keys[by_key]
+    bounds = [0, *(np.flatnonzero(np.diff(keys)) + 1).tolist(), rows.num_rows]
+    return [
+        (divmod(int(keys[start]), TICKS_BUCKETS), rows.slice(start, end - start))
+        for start, end in itertools.pairwise(bounds)
+    ]
 
 
 def _strings(parts: Iterable[Sequence[str] | pa.Array]) -> pa.Array:

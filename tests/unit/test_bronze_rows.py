@@ -80,22 +80,27 @@ def test_rows_are_split_by_partition_as_pyiceberg_transforms_place_them() -> Non
     ]
     offsets = [10, 11, 12, 13]
 
-    split = ticks_partitions(records, partition=2, offsets=offsets, ingest_time_ns=NS)
-
     day = DayTransform().transform(TimestamptzType())
     bucket = BucketTransform(SYMBOL_BUCKETS).transform(StringType())
-    seen = []
-    for values, rows in split.parts:
-        micros = rows.column("event_time").cast(pa.int64()).to_pylist()
-        symbols = rows.column("symbol").to_pylist()
-        assert {(day(t), bucket(s)) for t, s in zip(micros, symbols, strict=True)} == {values}
-        seen.extend(rows.column("trade_id").to_pylist())
-    # One part per partition, every trade once, each partition's trades in record order.
-    assert len({values for values, _ in split.parts}) == len(split.parts) == 4
-    assert sorted(seen) == sorted(
-        ticks_rows(records, 2, offsets, NS).column("trade_id").to_pylist()
-    )
-    aapl = [rows for values, rows in split.parts if values[1] == bucket("AAPL")]
-    assert aapl[0].column("trade_id").to_pylist() == ["a1", "a2", "a3"]
-    assert aapl[0].column("kafka_offset").to_pylist() == [10, 10, 13]
-    assert split.spec == TICKS.spec
+    # With and without a record spanning two days (then rows are split one by one).
+    for chosen, partitions in (([0, 1, 2, 3], 4), ([0, 2, 3], 2)):
+        step = [records[i] for i in chosen]
+        step_offsets = [offsets[i] for i in chosen]
+
+        split = ticks_partitions(step, partition=2, offsets=step_offsets, ingest_time_ns=NS)
+
+        seen = []
+        for values, rows in split.parts:
+            micros = rows.column("event_time").cast(pa.int64()).to_pylist()
+            symbols = rows.column("symbol").to_pylist()
+            assert {(day(t), bucket(s)) for t, s in zip(micros, symbols, strict=True)} == {values}
+            seen.extend(rows.column("trade_id").to_pylist())
+        # One part per partition, every row once, each partition's trades in record order.
+        assert len({values for values, _ in split.parts}) == len(split.parts) == partitions
+        whole = ticks_rows(step, 2, step_offsets, NS)
+        assert sorted(seen) == sorted(whole.column("trade_id").to_pylist())
+        assert split.whole().sort_by("trade_id").equals(whole.sort_by("trade_id"))
+        aapl = [rows for values, rows in split.parts if values[1] == bucket("AAPL")]
+        assert aapl[0].column("trade_id").to_pylist() == ["a1", "a2", "a3"]
+        assert aapl[0].column("kafka_offset").to_pylist() == [10, 10, 13]
+        assert split.spec == TICKS.spec
