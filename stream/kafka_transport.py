@@ -13,16 +13,26 @@ offsets. Those can lie past the lake: Faust acknowledges the events it drops bec
 fetched before the rebalance, and commits them unprocessed; a worker killed before it read
 them again lost them (the kill test caught it). `StreamApp.start_offsets`, when set, replaces
 that seek: the app seeks where the lake says every agent's records end.
+
+aiokafka reads each response through an asyncio `StreamReader`, which appends every received
+chunk to one `bytearray`: a multi-megabyte fetch response grows it 12.5% at a time and each
+growth copies it, holding the GIL (7% of the worker's CPU under `perf`, most of its page
+faults). The app's connections read with `ChunkedReader` instead, which keeps the chunks as
+they came and joins a response once (bench-stream, seven runs each, interleaved: 1.64 M ->
+1.78 M trades/s on average; the consumer thread's page faults halve).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-from collections.abc import Callable, Collection, Mapping
-from typing import Any
+import types
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import Any, SupportsIndex
 
 import aiokafka
+import aiokafka.conn
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, TransportT
@@ -34,6 +44,94 @@ StartOffsets = Callable[[Collection[TP]], Mapping[TP, int]]
 # Long enough that an idle worker asks the broker a handful of times a second, short enough
 # that a fetch of quiet partitions delays the busy ones by no more than this.
 FETCH_MAX_WAIT_MS = 100
+
+
+class ChunkedReader(asyncio.StreamReader):
+    """A `StreamReader` for `readexactly` alone (all aiokafka calls, with `at_eof`) that keeps
+    received chunks in a queue: a read joins the chunks it spans once, where asyncio's reader
+    copies its buffer each time it grows. Flow control is asyncio's: reading pauses above
+    twice the limit and resumes when a read waits or drains the queue under the limit."""
+
+    # asyncio.StreamReader's own state, which its type stubs leave out.
+    _eof: bool
+    _exception: BaseException | None
+    _transport: asyncio.ReadTransport | None
+    _paused: bool
+    _limit: int
+    _wakeup_waiter: Callable[[], None]
+    _wait_for_data: Callable[[str], Awaitable[None]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        assert not self._eof, "feed_data after feed_eof"
+        chunk = bytes(data)  # the transport's bytes as they are, no copy
+        if not chunk:
+            return
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        self._wakeup_waiter()
+        if self._transport is not None and not self._paused and self._size > 2 * self._limit:
+            try:
+                self._transport.pause_reading()
+            except NotImplementedError:
+                # A transport that cannot pause (as asyncio's own reader allows for).
+                self._transport = None
+            else:
+                self._paused = True
+
+    def at_eof(self) -> bool:
+        return bool(self._eof) and not self._size
+
+    async def readexactly(self, n: int) -> bytes:
+        if n < 0:
+            raise ValueError("readexactly size can not be less than zero")
+        if self._exception is not None:
+            raise self._exception
+        while self._size < n:
+            if self._eof:
+                partial = b"".join(self._chunks)
+                self._chunks.clear()
+                self._size = 0
+                raise asyncio.IncompleteReadError(partial, n)
+            await self._wait_for_data("readexactly")
+        data = self._take(n)
+        if self._paused and self._transport is not None and self._size <= self._limit:
+            self._paused = False
+            self._transport.resume_reading()
+        return data
+
+    def _take(self, n: int) -> bytes:
+        """The next `n` bytes (there are at least that many queued)."""
+        self._size -= n
+        parts = []
+        while n:
+            chunk = self._chunks.popleft()
+            if len(chunk) > n:
+                self._chunks.appendleft(chunk[n:])
+                chunk = chunk[:n]
+            parts.append(chunk)
+            n -= len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def use_chunked_reader() -> None:
+    """Make aiokafka's connections in this process read with `ChunkedReader` (idempotent).
+    aiokafka builds its reader as `asyncio.StreamReader(...)` inside `AIOKafkaConnection`
+    with no parameter for it, so its module sees an `asyncio` whose `StreamReader` is ours."""
+    if isinstance(aiokafka.conn.asyncio, _AsyncioWithChunkedReader):
+        return
+    aiokafka.conn.asyncio = _AsyncioWithChunkedReader("asyncio")
+
+
+class _AsyncioWithChunkedReader(types.ModuleType):
+    StreamReader = ChunkedReader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -76,4 +174,5 @@ class StreamApp(faust.App):
     start_offsets: StartOffsets | None = None
 
     def _new_transport(self) -> TransportT:
+        use_chunked_reader()
         return _Transport(self.conf.broker_consumer, self)

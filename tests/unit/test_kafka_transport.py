@@ -1,14 +1,19 @@
-"""The stream app's consumer asks the broker to hold a fetch for at most FETCH_MAX_WAIT_MS."""
+"""The stream app's consumer asks the broker to hold a fetch for at most FETCH_MAX_WAIT_MS,
+and its connections read Kafka frames through `ChunkedReader`."""
 
 from __future__ import annotations
 
 import asyncio
+import struct
 
+import aiokafka.conn
+import numpy as np
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from financelake.services.settings import Settings
 from financelake.stream.app import faust_app
-from financelake.stream.kafka_transport import FETCH_MAX_WAIT_MS
+from financelake.stream.kafka_transport import FETCH_MAX_WAIT_MS, ChunkedReader, use_chunked_reader
 
 
 def test_the_worker_consumer_fetches_with_the_short_wait() -> None:
@@ -26,3 +31,67 @@ def test_aiokafka_still_keeps_the_fetch_wait_where_the_override_writes_it() -> N
         return AIOKafkaConsumer(fetch_max_wait_ms=123)
 
     assert asyncio.run(build())._fetch_max_wait_ms == 123
+
+
+async def _serve(payload: bytes, *, close: bool) -> tuple[asyncio.Server, int]:
+    """A loopback server that writes `payload` to whoever connects (then closes, if asked)."""
+
+    async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(payload)
+        await writer.drain()
+        if close:
+            writer.close()
+        else:
+            await reader.read()  # hold the connection until the client closes it
+
+    server = await asyncio.start_server(send, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _chunked_connection(port: int, limit: int) -> tuple[ChunkedReader, asyncio.StreamWriter]:
+    loop = asyncio.get_running_loop()
+    reader = ChunkedReader(limit=limit, loop=loop)
+    transport, protocol = await loop.create_connection(
+        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), "127.0.0.1", port
+    )
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+async def test_the_chunked_reader_returns_kafka_frames_byte_for_byte() -> None:
+    # Size-prefixed frames as Kafka responses come: tiny ones and several megabytes (many
+    # socket reads each, far past the reader's limit, so reading pauses and resumes).
+    rng = np.random.default_rng(3)
+    frames = [rng.bytes(size) for size in (0, 1, 7, 70_000, 3_000_000, 5, 6_500_000, 12)]
+    payload = b"".join(struct.pack(">i", len(f)) + f for f in frames)
+    server, port = await _serve(payload, close=False)
+    async with server:
+        reader, writer = await _chunked_connection(port, limit=2**16)
+        received = []
+        for _ in frames:
+            (size,) = struct.unpack(">i", await reader.readexactly(4))
+            received.append(await reader.readexactly(size))
+        writer.close()
+    assert received == frames
+
+
+async def test_the_chunked_reader_reports_a_frame_cut_by_the_peer() -> None:
+    server, port = await _serve(b"\x00\x00\x01\x00" + b"x" * 100, close=True)
+    async with server:
+        reader, writer = await _chunked_connection(port, limit=16)
+        assert await reader.readexactly(4) == b"\x00\x00\x01\x00"
+        with pytest.raises(asyncio.IncompleteReadError) as cut:
+            await reader.readexactly(256)
+        writer.close()
+    assert cut.value.partial == b"x" * 100
+    assert reader.at_eof()
+
+
+def test_aiokafka_connections_read_with_the_chunked_reader_once_the_app_has_a_transport() -> None:
+    app = faust_app(Settings())
+    assert app.transport is not None
+    use_chunked_reader()  # idempotent
+
+    # aiokafka builds its reader through its module's `asyncio`; asyncio itself is untouched.
+    assert aiokafka.conn.asyncio.StreamReader is ChunkedReader
+    assert aiokafka.conn.asyncio.StreamWriter is asyncio.StreamWriter
+    assert asyncio.StreamReader is not ChunkedReader
