@@ -16,10 +16,10 @@ that seek: the app seeks where the lake says every agent's records end.
 
 aiokafka reads each response through an asyncio `StreamReader`, which appends every received
 chunk to one `bytearray`: a multi-megabyte fetch response grows it 12.5% at a time and each
-growth copies it, holding the GIL (7% of the worker's CPU under `perf`, most of its page
-faults). The app's connections read with `ChunkedReader` instead, which keeps the chunks as
-they came and joins a response once (bench-stream, seven runs each, interleaved: 1.64 M ->
-1.78 M trades/s on average; the consumer thread's page faults halve).
+growth copies it, holding the GIL (7% of the worker's CPU under `perf`). The app's
+connections read with `ChunkedReader`, which keeps the chunks as they came and joins a
+response once (bench-stream, seven runs each, interleaved: 1.64 M -> 1.78 M trades/s on
+average; the consumer thread's page faults halve).
 """
 
 from __future__ import annotations
