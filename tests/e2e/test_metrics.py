@@ -87,7 +87,8 @@ def test_every_process_exports_red_and_pipeline_metrics_after_traffic(
     }
     gateway = f"http://127.0.0.1:{env['FINANCELAKE_GATEWAY__PORT']}"
 
-    assert _call(gateway, "GET", "/v1/symbols") == 200
+    # `up` returns once every process is healthy; market data serves once it opened the lake.
+    _until(lambda: _call(gateway, "GET", "/v1/symbols") == 200, "market data never opened the lake")
     _until(
         lambda: _call(gateway, "GET", "/v1/symbols/BTC-USD/quote") == 200,
         "the demo market never reached the lake",
