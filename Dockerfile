@@ -19,6 +19,10 @@ RUN npm --workspace services/web run build
 FROM python:3.11.7-slim-bookworm AS python
 WORKDIR /src
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# A C compiler for the stream's TickBatch reader (stream/_tick_wire.c); this stage only.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/financelake
 # The runtime lock only: no test or lint tools in the image.
 COPY requirements.runtime.lock ./

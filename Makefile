@@ -19,8 +19,10 @@ CHECKOV_ENV := $(CACHE)/checkov-$(shell md5sum < requirements.checkov.lock | cut
 
 export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(TOOLS):$(PATH)
 
-# The strict editable install links each file; it is redone when the set of files changes.
-PKG_FILES_HASH := $(shell find services stream models gateway observability gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) 2>/dev/null | sort | md5sum | cut -c1-12)
+# The strict editable install links each file; it is redone when the set of files changes,
+# and when a C source changes (the install compiles it).
+PKG_FILES_HASH := $(shell find services stream models gateway observability gen/python gen/client \( -name '*.py' -o -name '*.pyi' -o -name py.typed -o -name '*.c' \) 2>/dev/null | sort | md5sum | cut -c1-12)
+C_SOURCES := $(shell find stream -name '*.c' 2>/dev/null)
 
 .PHONY: help up down status test lint lock gen check-gen python-env node-env web browser tools jaeger kafka-jars clean \
 	bench-ingest bench-stream bench-marketdata bench-predict bench-gateway
@@ -39,7 +41,7 @@ $(VENV)/.deps-installed: requirements.lock $(BIN)/uv
 	@rm -f $(VENV)/.pkg-*
 	@touch $@
 
-$(VENV)/.pkg-$(PKG_FILES_HASH): $(VENV)/.deps-installed pyproject.toml setup.py
+$(VENV)/.pkg-$(PKG_FILES_HASH): $(VENV)/.deps-installed pyproject.toml setup.py $(C_SOURCES)
 	@rm -f $(VENV)/.pkg-*
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -C editable_mode=strict
 	@touch $@

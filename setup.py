@@ -2,14 +2,15 @@
 
 The layout is fixed by DESIGN.md (services/, stream/, gen/...), while everything must
 import as `financelake.*`; setuptools' package-dir does the mapping, and the package
-list is derived from the folders so a new subpackage needs no edit here.
+list is derived from the folders so a new subpackage needs no edit here. One module is C:
+the stream's TickBatch reader (stream/_tick_wire.c), built with the package.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 ROOTS = {
     "financelake.services": "services",
@@ -42,4 +43,11 @@ setup(
     packages=sorted(package_dir),
     package_dir=package_dir,
     package_data={name: ["py.typed", "*.pyi"] for name in package_dir},
+    ext_modules=[
+        Extension(
+            "financelake.stream._tick_wire",
+            ["stream/_tick_wire.c"],
+            extra_compile_args=["-O3", "-Wall", "-Wextra", "-Werror"],
+        )
+    ],
 )

@@ -14,7 +14,15 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 _NOT_SOURCES = shutil.ignore_patterns(
-    ".git", ".venv", "node_modules", "build", ".build", ".financelake", "*.egg-info", "__pycache__"
+    ".git",
+    ".venv",
+    "node_modules",
+    "build",
+    ".build",
+    ".financelake",
+    "*.egg-info",
+    "__pycache__",
+    "*.so",
 )
 
 
@@ -32,7 +40,9 @@ def test_wheel_holds_only_the_financelake_import_root(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
 
     top_level = {name.split("/")[0] for name in names}
-    assert top_level == {"financelake", wheel.name.split("-py3")[0] + ".dist-info"}
+    assert top_level == {"financelake", "-".join(wheel.name.split("-")[:2]) + ".dist-info"}
+    # The stream's C reader is compiled into it.
+    assert any(name.startswith("financelake/stream/_tick_wire.") for name in names)
     for module in (
         "financelake/services/settings.py",
         "financelake/gen/ingestion/v1/ingestion_service_pb2.py",
@@ -52,6 +62,7 @@ def test_wheel_holds_only_the_financelake_import_root(tmp_path: Path) -> None:
         f"sys.path.insert(0, {str(unpacked)!r});"
         "import financelake.gen.ingestion.v1.ingestion_service_pb2_grpc as g;"
         "import financelake.services.settings, financelake.client.financelake.common.v1;"
+        "import financelake.stream._tick_wire;"
         "print(g.__file__)"
     )
     imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

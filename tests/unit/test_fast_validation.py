@@ -31,7 +31,6 @@ from financelake.services.ingestion.fast_validation import (
     tick_request_is_valid,
     valid_request_batches,
 )
-from financelake.stream.tick_columns import decode_varints
 
 pytestmark = pytest.mark.unit
 
@@ -190,6 +189,17 @@ def _values(run: StringRun) -> list[str]:
     return [bytes(run.data[a:b]).decode() for a, b in itertools.pairwise(run.offsets)]
 
 
+def _packed_times(payload: memoryview) -> list[int]:
+    """A packed times payload as protobuf reads it: the field of a batch holding only it."""
+    length, prefix = len(payload), bytearray()
+    while length >= 0x80:
+        prefix.append(length & 0x7F | 0x80)
+        length >>= 7
+    prefix.append(length)
+    batch = tick_pb2.TickBatch.FromString(bytes([0x12, *prefix]) + bytes(payload))
+    return list(batch.event_time_unix_nanos)
+
+
 @pytest.mark.parametrize(
     "ids",
     [
@@ -337,7 +347,7 @@ def test_whatever_is_read_off_the_wire_is_what_the_parser_reads_and_valid(seed: 
             assert bytes(got.raw) == batch.SerializeToString()
             assert got.symbol == batch.symbol
             assert got.rows == len(batch.event_time_unix_nanos)
-            assert decode_varints(got.times).tolist() == list(batch.event_time_unix_nanos)
+            assert _packed_times(got.times) == list(batch.event_time_unix_nanos)
             assert got.prices.tolist() == list(batch.prices)
             assert got.sizes.tolist() == list(batch.sizes)
             assert (_values(got.exchanges) if got.exchanges else []) == list(batch.exchanges)
