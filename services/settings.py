@@ -199,6 +199,14 @@ class StreamSettings(BaseModel):
     take_max_records: int = Field(
         default=500, ge=1, description="Records an agent processes in one step"
     )
+    # aiokafka fetches a partition again only once all its fetched records are consumed, so
+    # each fetch is a pause; 4 MiB makes them a quarter as many as Faust's 1 MiB
+    # (bench-stream: 2.28 M -> 2.58 M trades/s).
+    fetch_partition_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Most bytes one fetch brings of a partition (at least its largest record)",
+    )
     take_within_s: float = Field(
         default=0.05,
         gt=0,

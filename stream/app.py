@@ -59,6 +59,7 @@ def faust_app(settings: Settings) -> StreamApp:
         web_host=stream.web_host,
         web_port=stream.web_port,
         datadir=str(settings.home / "stream"),
+        consumer_max_fetch_size=stream.fetch_partition_bytes,
         **faust_options(settings.kafka),
     )
 

@@ -1,19 +1,27 @@
 """The stream app's consumer asks the broker to hold a fetch for at most FETCH_MAX_WAIT_MS,
-and its connections read Kafka frames through `ChunkedReader`."""
+its connections read Kafka frames through `ChunkedReader`, and it hands records to the
+streams without a task per record when nothing blocks (`EagerFirstWait`)."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import struct
 
 import aiokafka.conn
+import mode
 import numpy as np
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from financelake.services.settings import Settings
 from financelake.stream.app import faust_app
-from financelake.stream.kafka_transport import FETCH_MAX_WAIT_MS, ChunkedReader, use_chunked_reader
+from financelake.stream.kafka_transport import (
+    FETCH_MAX_WAIT_MS,
+    ChunkedReader,
+    EagerFirstWait,
+    use_chunked_reader,
+)
 
 
 def test_the_worker_consumer_fetches_with_the_short_wait() -> None:
@@ -95,3 +103,90 @@ def test_aiokafka_connections_read_with_the_chunked_reader_once_the_app_has_a_tr
     assert aiokafka.conn.asyncio.StreamReader is ChunkedReader
     assert aiokafka.conn.asyncio.StreamWriter is asyncio.StreamWriter
     assert asyncio.StreamReader is not ChunkedReader
+
+
+# ---- EagerFirstWait ------------------------------------------------------------------
+
+
+class _Service(EagerFirstWait, mode.Service):
+    """A bare mode service with the eager wait_first."""
+
+
+def test_the_app_consumer_waits_eagerly() -> None:
+    app = faust_app(Settings())
+    assert isinstance(app.consumer, EagerFirstWait)
+
+
+def test_a_first_coroutine_that_never_suspends_wins_without_starting_the_others() -> None:
+    async def main() -> None:
+        service = _Service()
+        flow = asyncio.Event()
+        delivered: list[int] = []
+        tasks_before = len(asyncio.all_tasks())
+
+        async def deliver(value: int) -> int:
+            delivered.append(value)
+            return value * 2
+
+        waiting = flow.wait()
+        result = await service.wait_first(deliver(21), waiting)
+        assert (result.results, result.stopped, delivered) == ([42], False, [21])
+        # Closed, never run: no task, no "never awaited" warning.
+        assert inspect.getcoroutinestate(waiting) == inspect.CORO_CLOSED
+        assert len(asyncio.all_tasks()) == tasks_before
+
+    asyncio.run(main())
+
+
+def test_a_first_coroutine_that_suspends_races_on_and_can_finish_first() -> None:
+    async def main() -> None:
+        service = _Service()
+        room: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        async def deliver() -> str:
+            await asyncio.sleep(0)  # a bare yield first
+            return await room
+
+        asyncio.get_running_loop().call_later(0.01, room.set_result, "put")
+        result = await service.wait_first(deliver(), asyncio.Event().wait(), timeout=5)
+        assert (result.results, result.stopped) == (["put"], False)
+
+    asyncio.run(main())
+
+
+def test_a_blocked_delivery_is_abandoned_when_the_flow_is_suspended() -> None:
+    async def main() -> None:
+        service = _Service()
+        suspended = asyncio.Event()
+        room = asyncio.get_running_loop().create_future()
+        seen: list[str] = []
+
+        async def deliver() -> None:
+            try:
+                await room
+                seen.append("delivered")
+            except asyncio.CancelledError:
+                seen.append("cancelled")
+                raise
+
+        asyncio.get_running_loop().call_later(0.01, suspended.set)
+        result = await service.wait_first(deliver(), suspended.wait(), timeout=5)
+        await asyncio.sleep(0.01)  # let the abandoned delivery see its cancellation
+        assert (result.results, seen, room.cancelled()) == ([True], ["cancelled"], True)
+
+    asyncio.run(main())
+
+
+def test_an_error_in_the_first_step_is_raised_and_the_others_closed() -> None:
+    async def main() -> None:
+        service = _Service()
+
+        async def deliver() -> None:
+            raise ValueError("undecodable")
+
+        waiting = asyncio.Event().wait()
+        with pytest.raises(ValueError, match="undecodable"):
+            await service.wait_first(deliver(), waiting)
+        assert inspect.getcoroutinestate(waiting) == inspect.CORO_CLOSED
+
+    asyncio.run(main())
