@@ -109,8 +109,8 @@ static void add_doubles(uint8_t *values, Py_ssize_t *count, const uint8_t *at, P
     *count += n;
 }
 
-/* Packed varints into `values` (NULL: only count them, by their last bytes; the filling
- * pass proves them). 0: one runs past the end or past 64 bits. */
+/* A packed run of times into the times column (unset: only count them, by their last bytes; the
+ * filling pass proves them). 0: one runs past the end or past 64 bits. */
 static int read_times(Cursor payload, Columns *columns) {
     if (columns->time_values == NULL) {
         Py_ssize_t count = 0;

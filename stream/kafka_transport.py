@@ -1,5 +1,6 @@
-"""The stream app's Faust transport: Faust's aiokafka one, with a short broker-side fetch wait
-and assigned partitions read from where the lake ends.
+"""The stream app's Faust transport: Faust's aiokafka one, with a short broker-side fetch wait,
+assigned partitions read from where the lake ends, frames read in chunks, and records handed
+to the streams without a task each (`EagerFirstWait`).
 
 Faust builds its aiokafka consumer with `fetch_max_wait_ms=1500` and no setting to change it.
 One consumer reads every topic of the app, and aiokafka keeps one fetch in flight per broker,

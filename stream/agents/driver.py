@@ -316,11 +316,11 @@ class TopicDriver:
 
 
 async def take_step(queue: asyncio.Queue[T], most: int, within_s: float) -> list[T]:
-    """Up to `most` items of the queue: the first whenever it comes, then what is queued and
-    what arrives within `within_s` of the first, without a turn of the event loop per item
-    already queued."""
-    items = [await queue.get()]
+    """Up to `most` items of the queue: those that arrive within `within_s` of the call, and
+    at least one, however long it takes to come (then with what is queued behind it). Queued
+    items are taken without a turn of the event loop each."""
     deadline = asyncio.get_running_loop().time() + within_s
+    items = [await queue.get()]
     while len(items) < most:
         while len(items) < most and not queue.empty():
             items.append(queue.get_nowait())

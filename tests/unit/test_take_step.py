@@ -23,19 +23,29 @@ def test_a_step_takes_what_is_queued_up_to_its_size_at_once() -> None:
     assert elapsed < 1.0  # the full step did not wait out its 10 s
 
 
-def test_a_step_waits_for_its_first_item_then_at_most_within_s_for_more() -> None:
-    async def main() -> tuple[list[str], list[str]]:  # (the step, the next step)
+def test_a_step_takes_what_arrives_within_its_time_and_leaves_the_rest() -> None:
+    async def main() -> tuple[list[str], list[str]]:  # two steps in a row
         queue: asyncio.Queue[str] = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        loop.call_later(0.2, queue.put_nowait, "first")  # long after the step began
-        loop.call_later(0.25, queue.put_nowait, "soon after")
-        loop.call_later(0.8, queue.put_nowait, "too late")
-        step = await take_step(queue, 100, within_s=0.2)
-        return step, await take_step(queue, 100, within_s=0.2)
+        loop.call_later(0.05, queue.put_nowait, "first")
+        loop.call_later(0.10, queue.put_nowait, "soon after")
+        loop.call_later(0.50, queue.put_nowait, "too late")
+        return await take_step(queue, 100, 0.3), await take_step(queue, 100, 0.3)
 
-    step, late = asyncio.run(main())
-    assert step == ["first", "soon after"]
-    assert late == ["too late"]  # left in the queue, never lost
+    assert asyncio.run(main()) == (["first", "soon after"], ["too late"])
+
+
+def test_after_a_quiet_spell_the_first_item_is_handed_on_at_once() -> None:
+    async def main() -> tuple[list[str], float]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        asyncio.get_running_loop().call_later(0.3, queue.put_nowait, "late")
+        started = time.perf_counter()
+        step = await take_step(queue, 100, within_s=0.1)
+        return step, time.perf_counter() - started
+
+    step, elapsed = asyncio.run(main())
+    assert step == ["late"]
+    assert elapsed < 0.38  # not another 0.1 s once it came
 
 
 def test_items_left_when_the_wait_times_out_stay_queued() -> None:
