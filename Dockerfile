@@ -20,6 +20,9 @@ FROM python:3.11.7-slim-bookworm AS python
 WORKDIR /src
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # A C compiler for the stream's TickBatch reader (stream/_tick_wire.c); this stage only.
+# Unpinned: libc6-dev must match the libc6 of the day's security updates, and bookworm's
+# mirrors keep only the newest; the tagged base image pins the rest.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
