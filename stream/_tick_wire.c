@@ -151,7 +151,8 @@ static int read_times(Cursor payload, Columns *columns) {
 /* One pass over the message. With the output buffers unset it counts; with them set (sized
  * by a counting pass over the same bytes) it fills them, checking what counting took on
  * trust. 0: decline (see the top). */
-static int walk(const uint8_t *data, Py_ssize_t size, Columns *columns, int filling) {
+static int walk(const uint8_t *data, Py_ssize_t size, Columns *columns) {
+    const int filling = columns->time_values != NULL;
     Cursor cursor = {data, data + size};
     while (cursor.at < cursor.end) {
         uint64_t key;
@@ -190,7 +191,7 @@ static int walk(const uint8_t *data, Py_ssize_t size, Columns *columns, int fill
                     return 0;
                 }
                 cursor.at = payload.at;
-                if (columns->time_values != NULL) {
+                if (filling) {
                     columns->time_values[columns->times] = (int64_t)value;
                 }
                 columns->times++;
@@ -280,7 +281,7 @@ static PyObject *read_tick_batch(PyObject *module, PyObject *arg) {
     const uint8_t *data = view.buf;
     Columns counted = {0};
     PyObject *result = NULL;
-    if (!walk(data, view.len, &counted, 0)) {
+    if (!walk(data, view.len, &counted)) {
         PyBuffer_Release(&view);
         Py_RETURN_NONE;
     }
@@ -296,7 +297,7 @@ static PyObject *read_tick_batch(PyObject *module, PyObject *arg) {
         goto done;
     }
     filled.time_values = (int64_t *)time_bytes;
-    if (!walk(data, view.len, &filled, 1) || filled.times != counted.times) {
+    if (!walk(data, view.len, &filled) || filled.times != counted.times) {
         Py_INCREF(Py_None);
         result = Py_None;
         goto done;
